@@ -1,0 +1,274 @@
+"""The plugin contract: what every dataset, generator, trunk, head, loss and weighting provides.
+
+Plugins subclass one of the bases below, set ``name``, ``description`` and ``Config``, and
+are returned from a hook in ``mtbench.hookspecs``. The core only ever talks to these bases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+KINDS: tuple[str, ...] = ("dataset", "generator", "trunk", "head", "loss", "weighting")
+
+
+class PluginConfig(BaseModel):
+    """Base of every plugin's Config: unknown fields are errors, never silent defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Plugin:
+    """What all plugin kinds share: a registry name, a one-line description, a Config model."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+
+    @classmethod
+    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
+        """Problems with using this plugin on ``data`` (empty when fine); checked before training."""
+        return []
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """One per-sample task target a data set declares besides the primary class label."""
+
+    kind: Literal["class", "continuous", "image"]
+    num_classes: int = 0  # for kind == "class"
+    dim: int = 0  # for kind == "continuous"
+    shape: tuple[int, int, int] | None = None  # (C, H, W) for kind == "image" (paired outputs)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Static facts about a data set that networks and heads are sized from."""
+
+    channels: int
+    size: int
+    num_classes: int  # 0 means unconditional
+    class_names: tuple[str, ...] = ()
+    targets: dict[str, TargetInfo] = field(default_factory=dict)
+    # Class targets fixed by the primary label: target name -> its value for each class.
+    # Lets the core and evaluators know a fake's attributes from its conditioning label.
+    label_targets: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class TensorData:
+    """A whole split held as tensors: uint8 images (N, C, H, W), int64 labels (N,), targets."""
+
+    images: Tensor
+    labels: Tensor | None
+    targets: dict[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device | str) -> TensorData:
+        labels = None if self.labels is None else self.labels.to(device)
+        targets = {k: v.to(device) for k, v in self.targets.items()}
+        return TensorData(self.images.to(device), labels, targets)
+
+
+@dataclass
+class DataSplits:
+    """Train and held-out splits, plus a record of how they were made (goes into spec.json)."""
+
+    train: TensorData
+    eval: TensorData | None
+    provenance: dict = field(default_factory=dict)
+
+
+class DatasetPlugin(Plugin):
+    """A data set: its static info and its splits as tensors (small sets live on the device)."""
+
+    kind: ClassVar[str] = "dataset"
+
+    def __init__(self, cfg: PluginConfig) -> None:
+        self.cfg = cfg
+
+    def info(self) -> DataInfo:
+        raise NotImplementedError
+
+    def load(self) -> DataSplits:
+        """Read or build the data; raise ``mtbench.errors.UserError`` for missing files."""
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+@dataclass(frozen=True)
+class GeneratorContext:
+    """What a generator is sized from: the data, and extra latent code width requested by heads."""
+
+    data: DataInfo
+    code_dim: int = 0
+
+
+class GeneratorPlugin(Plugin, nn.Module):
+    """(z, labels) -> dict of named outputs; ``image`` always, more for multi-output generators.
+
+    ``z`` has width ``z_dim + ctx.code_dim``: the core appends heads' latent codes to the noise.
+    Outputs are in [-1, 1].
+    """
+
+    kind: ClassVar[str] = "generator"
+    z_dim: int
+
+    def __init__(self, cfg: PluginConfig, ctx: GeneratorContext) -> None:
+        nn.Module.__init__(self)
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def outputs(self) -> dict[str, tuple[int, int, int]]:
+        """Name -> (C, H, W) of every output."""
+        d = self.ctx.data
+        return {"image": (d.channels, d.size, d.size)}
+
+    def forward(self, z: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+class TrunkPlugin(Plugin, nn.Module):
+    """Discriminator backbone: images (B, C, H, W) -> shared features (B, feature_dim)."""
+
+    kind: ClassVar[str] = "trunk"
+    feature_dim: int
+    has_batch_stats: bool = False  # True forbids running real and fake through it as one batch
+
+    def __init__(self, cfg: PluginConfig, data: DataInfo) -> None:
+        nn.Module.__init__(self)
+        self.cfg = cfg
+        self.data = data
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- heads
+
+
+@dataclass
+class Side:
+    """One side (real or fake) of a step, with everything a head may look at."""
+
+    images: dict[str, Tensor]  # "image" plus paired targets (real) or extra outputs (fake)
+    labels: Tensor | None  # primary class labels: data (real) or conditioning (fake)
+    targets: dict[str, Tensor]  # per-sample task targets known for this side
+    features: Tensor | None  # trunk output on images["image"]; None for real in the G step
+    # unless a head sets ``g_needs_real_features``
+    codes: dict[str, Tensor] = field(default_factory=dict)  # latent codes fed to G (fake only)
+
+
+@dataclass(frozen=True)
+class LatentCode:
+    """A latent code a head asks the core to sample and append to the generator's noise."""
+
+    kind: Literal["categorical", "continuous"]
+    dim: int  # categories for categorical (fed one-hot), width for continuous (uniform [-1, 1])
+
+
+class LossFamily(Plugin):
+    """An adversarial loss family: D and G forms on raw discriminator logits."""
+
+    kind: ClassVar[str] = "loss"
+
+    def __init__(self, cfg: PluginConfig) -> None:
+        self.cfg = cfg
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class HeadContext:
+    """What a head is built from. ``loss`` is the spec's adversarial loss family."""
+
+    data: DataInfo
+    feature_dim: int
+    loss: LossFamily
+    trunk: nn.Module  # the shared trunk, for heads that must run it on transformed images
+    build_trunk: Callable[[dict], nn.Module]  # builds another trunk from a {"type": ...} spec
+    build_loss: Callable[[str], LossFamily]  # looks up another loss family by name
+
+
+class HeadPlugin(Plugin, nn.Module):
+    """A task on the trunk's features. Returns named loss terms for the D step and the G step.
+
+    Terms are per-head unweighted scalars; the spec's head weight and the weighting plugin
+    turn them into one loss per player. The G step differentiates only the generator, so a
+    head needs no care to keep D parameters out of G terms.
+    """
+
+    kind: ClassVar[str] = "head"
+    # True makes the G step also run the trunk (without gradients) on the real batch.
+    g_needs_real_features: ClassVar[bool] = False
+
+    def __init__(self, cfg: PluginConfig, ctx: HeadContext) -> None:
+        nn.Module.__init__(self)
+        self.cfg = cfg
+        self.ctx = ctx
+
+    @classmethod
+    def latent_codes(cls, cfg: PluginConfig) -> dict[str, LatentCode]:
+        """Codes this head wants fed to the generator (InfoGAN-style); none by default."""
+        return {}
+
+    def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- weighting
+
+
+class WeightingPlugin(Plugin, nn.Module):
+    """Turns one player's named terms into gradients; one instance per player (D and G).
+
+    ``base`` holds the spec's fixed weight of each term. The default ``backward`` sums the
+    combined loss; gradient-based weightings (GradNorm, PCGrad) override it.
+    """
+
+    kind: ClassVar[str] = "weighting"
+
+    def __init__(self, cfg: PluginConfig, base: dict[str, float]) -> None:
+        nn.Module.__init__(self)
+        self.cfg = cfg
+        self.base = dict(base)
+
+    def combine(self, terms: dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def current_weights(self) -> dict[str, float]:
+        """Effective weight of every term now, for the steps table."""
+        return dict(self.base)
+
+    def backward(
+        self,
+        terms: dict[str, Tensor],
+        inputs: list[Tensor],
+        shared: list[Tensor],
+        scale: Callable[[Tensor], Tensor],
+    ) -> None:
+        """Accumulate gradients into ``inputs`` (the player's parameters and this module's).
+
+        ``shared`` are the parameters all terms share (the trunk's), for gradient-based
+        weightings; ``scale`` applies the AMP loss scale.
+        """
+        scale(self.combine(terms)).backward(inputs=inputs)

@@ -1,0 +1,123 @@
+"""The ``mtbench`` command: parses argv, calls the library, prints. Computes nothing itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mtbench.errors import UserError
+
+EXIT_USER = 2
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit 2
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USER)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="mtbench", description="Multi-task conditional GAN registry and benchmarks")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    r = sub.add_parser("run", help="train a run from a JSON spec")
+    r.add_argument("spec")
+    r.add_argument("--out", help="run folder (default: spec.out or runs/<name>-s<seed>)")
+    r.add_argument("--steps", type=int, help="override train.steps")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec field, e.g. discriminator.heads[1].weight=0.5")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    v = sub.add_parser("validate", help="validate a spec and print it resolved")
+    v.add_argument("spec")
+    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ls = sub.add_parser("list", help="installed plugins")
+    ls.add_argument("kind", nargs="?", choices=["dataset", "generator", "trunk", "head", "loss",
+                                                 "weighting"])
+    ls.add_argument("--json", action="store_true")
+    sub.add_parser("schema", help="JSON Schema of run specs, with every plugin's Config")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return EXIT_USER
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    out = list(args.set)
+    if getattr(args, "steps", None) is not None:
+        out.append(f"train.steps={args.steps}")
+    if getattr(args, "device", None):
+        out.append(f"train.device={args.device}")
+    if getattr(args, "out", None):
+        out.append(f"out={json.dumps(args.out)}")
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mtbench import spec
+    from mtbench.registry import Registry
+    from mtbench.train.run import run
+
+    registry = Registry.discover()
+    resolved = spec.load(args.spec, registry, _overrides(args))
+    summary = run(resolved, registry, resolved.spec.out, resume=args.resume)
+    out = resolved.spec.out or f"runs/{resolved.spec.name}-s{resolved.spec.seed}"
+    if summary["status"] == "diverged":
+        print(summary["error"], file=sys.stderr)
+        return 1
+    if summary["status"] == "interrupted":
+        print(f"interrupted at step {summary['steps']}; checkpoint saved in {out}; "
+              f"continue with: mtbench run {args.spec} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    rate = summary["imgs_per_s"]
+    print(f"done: {summary['steps']} steps in {summary['wall_s']:.1f} s "
+          f"({rate:.0f} img/s); results in {out}")
+    for k, v in summary["metrics"].items():
+        print(f"  {k} = {v:.4g}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from mtbench import spec
+    from mtbench.registry import Registry
+
+    resolved = spec.load(args.spec, Registry.discover(), args.set)
+    print(json.dumps(resolved.to_json(), indent=2))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from mtbench.registry import Registry
+
+    rows = Registry.discover().rows()
+    if args.kind:
+        rows = [r for r in rows if r["kind"] in (args.kind, "?")]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        flag = "" if r["status"] == "ok" else f" [{r['status'].upper()}]"
+        print(f"{r['kind']:<10} {r['name']:<20} {r['dist']} {r['version']}{flag}  "
+              f"{r['description']}")
+        if r["status"] != "ok":
+            print(f"{'':<10} entry point: {r['entry_point']}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from mtbench.registry import Registry
+    from mtbench.schema import run_spec_schema
+
+    print(json.dumps(run_spec_schema(Registry.discover()), indent=2))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema}

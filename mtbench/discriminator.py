@@ -1,0 +1,39 @@
+"""The discriminator: one trunk shared by N heads, each head a task with named loss terms."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from mtbench.api import HeadPlugin, Side, TrunkPlugin
+
+
+class Discriminator(nn.Module):
+    """Runs the trunk once per batch for all heads and prefixes each head's terms."""
+
+    def __init__(self, trunk: TrunkPlugin, heads: dict[str, HeadPlugin]) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.heads = nn.ModuleDict(heads)
+        self.g_needs_real = any(h.g_needs_real_features for h in heads.values())
+
+    def features(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """Trunk features of both sides: one pass over both unless the trunk keeps batch stats."""
+        if getattr(self.trunk, "has_batch_stats", False):
+            return self.trunk(real), self.trunk(fake)
+        both = self.trunk(torch.cat([real, fake]))
+        return both[: real.shape[0]], both[real.shape[0] :]
+
+    def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
+        return {
+            f"{label}/{k}": v
+            for label, head in self.heads.items()
+            for k, v in head.d_terms(real, fake).items()
+        }
+
+    def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
+        return {
+            f"{label}/{k}": v
+            for label, head in self.heads.items()
+            for k, v in head.g_terms(fake, real).items()
+        }

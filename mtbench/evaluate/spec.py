@@ -1,0 +1,213 @@
+"""The spec's ``eval`` section: which metrics, how many samples, which extractor, where to cache.
+
+Everything checkable without the data is checked here, so a bad section fails before training
+with the field's path (``eval.kid_subset_size: ...``); ``check_against`` adds the checks that
+need the data set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from mtbench.api import DataInfo, DataSplits
+
+Metric = Literal["fid", "kid", "isc", "prc", "intra_fid", "accuracy"]
+
+# Spec metric -> the metric names of the rows it produces (what best_metric may name).
+ROWS: dict[str, tuple[str, ...]] = {
+    "fid": ("fid",),
+    "kid": ("kid",),
+    "isc": ("isc",),
+    "prc": ("precision", "recall", "f_score"),
+    "intra_fid": ("intra_fid",),
+    "accuracy": ("accuracy",),
+}
+ISC_SPLITS = 10  # torch-fidelity's default number of IS splits
+PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's download name
+
+
+def _error(msg: str) -> PydanticCustomError:
+    """A validation error whose text is exactly ``msg`` (no "Value error, " prefix)."""
+    return PydanticCustomError("eval_spec", msg)
+
+
+class DomainRecipe(BaseModel):
+    """How the domain evaluator is trained; part of its cache key, so any change retrains it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(4, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    width: int = Field(16, ge=4)  # channels of the first conv; doubled twice
+    feat_dim: int = Field(128, ge=8)  # penultimate width: the FID/KID/PRC feature space
+    seed: int = 0
+
+
+def hub_inception_weights() -> Path | None:
+    """torch-fidelity's Inception weights in the torch hub cache, if a past online run left them."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    return path if path.is_file() else None
+
+
+def auto_best_metric(metrics: list[str]) -> str | None:
+    """FID when computed, else the first row of the first metric, else none."""
+    if "fid" in metrics:
+        return "fid"
+    return ROWS[metrics[0]][0] if metrics and metrics[0] in ROWS else None
+
+
+class EvalSpec(BaseModel):
+    """Metrics during and after training, and the protocol every number is computed under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: list[Metric] = []
+    every: int = Field(0, ge=0)  # evaluate every N training steps; 0 = only at the end
+    n_samples: int = Field(10000, ge=2)  # generated samples per evaluation
+    real_split: Literal["eval", "train"] = "eval"
+    feature_extractor: Literal["domain", "inception-v3-compat"] = "domain"
+    inception_weights: str | None = Field(None, validate_default=True)
+    kid_subset_size: int = Field(1000, ge=2, validate_default=True)
+    raw: bool = False  # also evaluate the raw (non-EMA) generator
+    # Row metric that picks checkpoints/best.pt; default: "fid" if computed, else the first metric.
+    best_metric: str | None = Field(None, validate_default=True)
+    cache_dir: str | None = None  # default: env MTBENCH_CACHE, else ~/.cache/mtbench
+    batch_size: int = Field(500, ge=1)
+    domain: DomainRecipe = DomainRecipe()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_best_metric(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "best_metric" not in data:
+            metrics = data.get("metrics", [])
+            metrics = metrics if isinstance(metrics, list) else []
+            data = {**data, "best_metric": auto_best_metric(metrics)}
+        return data
+
+    @field_validator("metrics")
+    @classmethod
+    def _dedupe(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+    @field_validator("n_samples")
+    @classmethod
+    def _enough_samples(cls, v: int, info: ValidationInfo) -> int:
+        metrics = info.data.get("metrics", [])
+        if "isc" in metrics and v < ISC_SPLITS:
+            raise _error(f"isc splits samples into {ISC_SPLITS}; set n_samples to {ISC_SPLITS} or more")
+        if "prc" in metrics and v <= PRC_NEIGHBORHOOD:
+            raise _error(f"prc needs more than {PRC_NEIGHBORHOOD} samples; raise n_samples")
+        return v
+
+    @field_validator("inception_weights")
+    @classmethod
+    def _weights_on_disk(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("feature_extractor") != "inception-v3-compat":
+            return v
+        if v is None:
+            found = hub_inception_weights()
+            if found is None:
+                raise _error(
+                    'feature_extractor "inception-v3-compat" needs Inception weights and runs '
+                    f"are offline: set inception_weights to a local {INCEPTION_FILE} or use "
+                    'feature_extractor: "domain"'
+                )
+            return str(found)
+        if not Path(v).expanduser().is_file():
+            raise _error(
+                f"weights file '{v}' does not exist; give the path of a local {INCEPTION_FILE} "
+                'or use feature_extractor: "domain"'
+            )
+        return str(Path(v).expanduser())
+
+    @field_validator("kid_subset_size")
+    @classmethod
+    def _kid_below_n(cls, v: int, info: ValidationInfo) -> int:
+        n = info.data.get("n_samples")
+        if "kid" in info.data.get("metrics", []) and n is not None and v >= n:
+            raise _error(
+                f"{v} must be smaller than n_samples ({n}); lower kid_subset_size or raise n_samples"
+            )
+        return v
+
+    @field_validator("best_metric")
+    @classmethod
+    def _best_is_computed(cls, v: str | None, info: ValidationInfo) -> str | None:
+        metrics = info.data.get("metrics")
+        if v is None or metrics is None:
+            return v
+        rows = [r for m in metrics for r in ROWS[m]]
+        if v in rows or (v.startswith("accuracy/") and "accuracy" in metrics):
+            return v
+        choices = ", ".join(rows) if rows else "nothing (eval.metrics is empty)"
+        raise _error(
+            f"'{v}' is not computed by eval.metrics; choose one of {choices}, or null for no best.pt"
+        )
+
+
+def resolve_cache_dir(spec: EvalSpec) -> Path:
+    """Where evaluators and real statistics are cached: spec, else $MTBENCH_CACHE, else ~/.cache."""
+    root = spec.cache_dir or os.environ.get("MTBENCH_CACHE") or "~/.cache/mtbench"
+    return Path(root).expanduser()
+
+
+def needs_domain(spec: EvalSpec) -> bool:
+    """Whether this spec uses the domain evaluator (as extractor, or as accuracy's classifier)."""
+    return bool(spec.metrics) and (
+        spec.feature_extractor == "domain" or "accuracy" in spec.metrics
+    )
+
+
+def check_against(spec: EvalSpec, info: DataInfo, data: DataSplits | None = None) -> list[str]:
+    """Problems with evaluating ``spec`` on this data set (``eval.<field>: ...``); empty if fine.
+
+    Call with ``info`` alone before loading data, and with ``data`` before training starts.
+    """
+    if not spec.metrics:
+        return []
+    problems = []
+    k = info.num_classes
+    if k == 0:
+        if spec.feature_extractor == "domain":
+            problems.append(
+                "eval.feature_extractor: the domain evaluator is a classifier and this data set "
+                'has no class labels; use "inception-v3-compat" with eval.inception_weights'
+            )
+        for m in ("accuracy", "intra_fid"):
+            if m in spec.metrics:
+                problems.append(f"eval.metrics: {m} needs class labels, which this data set lacks")
+    elif "intra_fid" in spec.metrics and spec.n_samples < 2 * k:
+        problems.append(
+            f"eval.n_samples: intra_fid needs 2 generated images per class; set n_samples >= {2 * k}"
+        )
+    if data is None or problems:
+        return problems
+    real = data.eval if spec.real_split == "eval" else data.train
+    if real is None:
+        return [*problems, 'eval.real_split: this data set has no eval split; use "train"']
+    if needs_domain(spec) and data.train.labels is None:
+        problems.append("eval.feature_extractor: the domain evaluator needs labelled train data")
+    if "kid" in spec.metrics and len(real) < spec.kid_subset_size:
+        problems.append(
+            f"eval.kid_subset_size: {spec.kid_subset_size} exceeds the {len(real)} images of the "
+            f"{spec.real_split} split; lower it"
+        )
+    if "prc" in spec.metrics and len(real) <= PRC_NEIGHBORHOOD:
+        problems.append(f"eval.real_split: prc needs more than {PRC_NEIGHBORHOOD} real images")
+    if "intra_fid" in spec.metrics and real.labels is not None:
+        counts = torch.bincount(real.labels.cpu(), minlength=k)
+        few = [str(c) for c in range(k) if counts[c] < 2]
+        if few:
+            problems.append(
+                f"eval.metrics: intra_fid needs 2 real images of every class in the "
+                f"{spec.real_split} split; classes {', '.join(few)} have fewer"
+            )
+    return problems

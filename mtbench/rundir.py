@@ -1,0 +1,94 @@
+"""The run folder: where each file of a run lives, and the resolved spec with its provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import mtbench
+from mtbench.spec import Resolved
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.json"
+
+    @property
+    def steps(self) -> Path:
+        return self.root / "steps.parquet"
+
+    @property
+    def evals(self) -> Path:
+        return self.root / "evals.parquet"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def last(self) -> Path:
+        return self.root / "checkpoints" / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.root / "checkpoints" / "best.pt"
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples / f"step_{step:06d}.png"
+
+
+def default_out(r: Resolved) -> Path:
+    return Path(r.spec.out or f"runs/{r.spec.name}-s{r.spec.seed}")
+
+
+def spec_hash(spec_json: dict) -> str:
+    """Hash of what determines the result (not steps, folder or progress display)."""
+    core = json.loads(json.dumps(spec_json))
+    core.pop("out", None)
+    core.pop("meta", None)
+    core.get("train", {}).pop("steps", None)
+    core.get("log", {}).pop("progress", None)
+    blob = json.dumps(core, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def provenance(r: Resolved, device: torch.device, data: dict) -> dict:
+    """Versions of mtbench, torch and every plugin used, the device and the data split."""
+    plugins = {}
+    for b in [r.dataset, r.generator, r.trunk, r.loss, r.weighting, *r.heads]:
+        module = b.cls.__module__.split(".")[0]
+        plugins[f"{b.cls.kind}/{b.cls.name}"] = _dist_version(module)
+    return {
+        "mtbench": mtbench.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "plugins": plugins,
+        "data": data,
+    }
+
+
+def _dist_version(module: str) -> str:
+    dists = md.packages_distributions().get(module, [])
+    for d in dists:
+        try:
+            return f"{d} {md.version(d)}"
+        except md.PackageNotFoundError:
+            continue
+    return "unknown"

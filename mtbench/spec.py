@@ -1,0 +1,274 @@
+"""Run specs: JSON in, validated objects out.
+
+Validation has two phases. The core models below check the spec's shape; then every
+plugin section (``{"type": name, ...params}``) is checked against that plugin's own
+``Config``. Both phases report problems as ``path.to.field: message``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mtbench.api import DataInfo, Plugin, PluginConfig
+from mtbench.errors import SpecError, UserError
+from mtbench.evaluate.spec import EvalSpec
+from mtbench.registry import Registry
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginSpec(BaseModel):
+    """``{"type": plugin name, ...}``; the other fields are the plugin's Config."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(min_length=1)
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class HeadSpec(PluginSpec):
+    """A discriminator head: its plugin, its weight in the D step and (optionally) the G step."""
+
+    weight: float = Field(1.0, ge=0)
+    g_weight: float | None = Field(None, ge=0, description="G-step weight; default: weight")
+    label: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="term name prefix")
+
+
+class DiscriminatorSpec(Strict):
+    trunk: PluginSpec
+    heads: list[HeadSpec] = Field(min_length=1)
+
+
+class OptimSpec(Strict):
+    """Adam settings of one player."""
+
+    lr: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.0, 0.9)
+
+
+class TrainSpec(Strict):
+    steps: int = Field(1000, ge=1)
+    batch_size: int = Field(64, ge=1)
+    g: OptimSpec = OptimSpec()
+    d: OptimSpec = OptimSpec()
+    d_steps: int = Field(1, ge=1, description="D steps per G step")
+    grad_clip: float | None = Field(None, gt=0, description="max gradient norm, both players")
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="generator EMA; 0 turns it off")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class LogSpec(Strict):
+    every: int = Field(10, ge=1, description="steps between rows of steps.parquet")
+    checkpoint_every: int = Field(500, ge=1)
+    sample_every: int = Field(500, ge=1)
+    samples_per_class: int = Field(8, ge=1, le=64)
+    progress: bool = True
+
+
+class RunSpec(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0)
+    dataset: PluginSpec
+    generator: PluginSpec
+    discriminator: DiscriminatorSpec
+    loss: PluginSpec = PluginSpec(type="ns")
+    weighting: PluginSpec = PluginSpec(type="fixed")
+    train: TrainSpec = TrainSpec()
+    log: LogSpec = LogSpec()
+    eval: EvalSpec = EvalSpec()
+    out: str | None = Field(None, description="run folder; default runs/<name>-s<seed>")
+
+
+
+@dataclass
+class Built:
+    """A plugin section after phase two: the plugin class and its validated Config."""
+
+    path: str
+    cls: type[Plugin]
+    cfg: PluginConfig
+
+
+@dataclass
+class Resolved:
+    """A fully validated spec: the core model plus every plugin section's Config."""
+
+    spec: RunSpec
+    dataset: Built
+    generator: Built
+    trunk: Built
+    heads: list[Built]
+    loss: Built
+    weighting: Built
+    data_info: DataInfo
+
+    def head_labels(self) -> list[str]:
+        """Unique term prefixes: a head's label, else its type (numbered when repeated)."""
+        raw = [h.label or h.type for h in self.spec.discriminator.heads]
+        return [f"{r}{raw[:i].count(r)}" if raw.count(r) > 1 else r for i, r in enumerate(raw)]
+
+    def to_json(self) -> dict:
+        """The spec with every plugin's defaults filled in."""
+        out = self.spec.model_dump(mode="json")
+        out["dataset"] = _dump(self.dataset)
+        out["generator"] = _dump(self.generator)
+        out["loss"] = _dump(self.loss)
+        out["weighting"] = _dump(self.weighting)
+        out["discriminator"]["trunk"] = _dump(self.trunk)
+        for entry, head, h in zip(out["discriminator"]["heads"], self.heads, self.spec.discriminator.heads):
+            entry.update(_dump(head), weight=h.weight, g_weight=h.g_weight, label=h.label)
+        return out
+
+
+def _dump(b: Built) -> dict:
+    return {"type": b.cls.name, **b.cfg.model_dump(mode="json")}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def read_json(path: str | Path, what: str = "spec") -> dict:
+    """Read a JSON object from a file, or raise a one-line UserError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: no such {what} file; check the path")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise UserError(f"{p}: the file is empty; a {what} is a JSON object")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{p}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: a {what} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict, assignments: list[str]) -> dict:
+    """Apply ``dotted.key=value`` (``heads[1].weight`` or ``heads.1.weight``); value is JSON or text."""
+    out = json.loads(json.dumps(data))
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected dotted.key=value")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        _set_path(out, key, value, item)
+    return out
+
+
+def _set_path(obj: Any, key: str, value: Any, item: str) -> None:
+    parts = key.replace("[", ".").replace("]", "").split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(obj, list):
+            if not part.isdigit() or int(part) >= len(obj):
+                raise UserError(f"--set {item!r}: {where} is not an index of a {len(obj)}-item list")
+            part = int(part)
+        elif not isinstance(obj, dict):
+            raise UserError(f"--set {item!r}: {'.'.join(parts[:i])} is not an object")
+        if last:
+            obj[part] = value
+        else:
+            if isinstance(obj, dict) and part not in obj:
+                obj[part] = {}
+            obj = obj[part]
+
+
+def format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(spec)"
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = format_loc(err["loc"])
+        path = f"{prefix}.{loc}" if prefix and err["loc"] else (prefix or loc)
+        lines.append(f"{path}: {err['msg']}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- resolving
+
+
+def parse(data: dict) -> RunSpec:
+    """Phase one: the core shape of the spec."""
+    try:
+        return RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_problems(exc)) from None
+
+
+def resolve(data: dict, registry: Registry) -> Resolved:
+    """Both phases: core shape, then each plugin section against its plugin's Config."""
+    spec = parse(data)
+    problems: list[str] = []
+    head_specs = spec.discriminator.heads
+    sections = [
+        ("dataset", "dataset", spec.dataset),
+        ("generator", "generator", spec.generator),
+        ("trunk", "discriminator.trunk", spec.discriminator.trunk),
+        ("loss", "loss", spec.loss),
+        ("weighting", "weighting", spec.weighting),
+    ] + [("head", f"discriminator.heads[{i}]", h) for i, h in enumerate(head_specs)]
+    built: dict[str, Built] = {}
+    for kind, path, section in sections:
+        b = _build(kind, path, section, registry, problems)
+        if b is not None:
+            built[path] = b
+    if problems:
+        raise SpecError(problems)
+    info = built["dataset"].cls(built["dataset"].cfg).info()
+    for b in built.values():
+        problems += [f"{b.path}: {msg}" for msg in b.cls.check(b.cfg, info)]
+    if problems:
+        raise SpecError(problems)
+    heads = [built[f"discriminator.heads[{i}]"] for i in range(len(head_specs))]
+    return Resolved(
+        spec,
+        built["dataset"],
+        built["generator"],
+        built["discriminator.trunk"],
+        heads,
+        built["loss"],
+        built["weighting"],
+        info,
+    )
+
+
+def _build(
+    kind: str, path: str, section: PluginSpec, registry: Registry, problems: list[str]
+) -> Built | None:
+    try:
+        cls = registry.get(kind, section.type)
+    except UserError as exc:
+        problems.append(f"{path}.type: {exc}")
+        return None
+    params = section.params()
+    try:
+        return Built(path, cls, cls.Config.model_validate(params))
+    except ValidationError as exc:
+        problems.extend(_problems(exc, path))
+        return None
+
+
+def load(path: str | Path, registry: Registry, overrides: list[str] | None = None) -> Resolved:
+    """Read, override and fully validate a spec file."""
+    return resolve(apply_overrides(read_json(path), overrides or []), registry)

@@ -1,0 +1,244 @@
+"""The training loop: D step(s), G step, EMA, with timings, checkpoints and samples.
+
+Written so torch.distributed wrapping is small: all state lives on the Trainer, and only
+``rank == 0`` writes files or shows progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from mtbench.api import Side
+from mtbench.compose import Parts
+from mtbench.errors import NonFiniteLoss
+from mtbench.latent import sample_latents
+from mtbench.spec import Resolved
+from mtbench.train.ema import EMA
+from mtbench.train.state import restore_rng, rng_state
+from mtbench.train.timing import PhaseTimer, no_timer
+
+AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Trainer:
+    """Owns the models, optimizers and RNG of one run, and advances them one step at a time."""
+
+    def __init__(self, r: Resolved, parts: Parts, device: torch.device, rank: int = 0) -> None:
+        self.r, self.p, self.device, self.rank = r, parts, device, rank
+        t = r.spec.train
+        self.G, self.D = parts.generator, parts.discriminator
+        self.g_params = list(self.G.parameters()) + list(parts.g_weighting.parameters())
+        self.d_params = list(self.D.parameters()) + list(parts.d_weighting.parameters())
+        self.d_shared = list(self.D.trunk.parameters())
+        self.g_shared = list(self.G.parameters())
+        self.opt_g = torch.optim.Adam(self.g_params, lr=t.g.lr, betas=t.g.betas)
+        self.opt_d = torch.optim.Adam(self.d_params, lr=t.d.lr, betas=t.d.betas)
+        self.ema = EMA(self.G, t.ema_decay) if t.ema_decay > 0 else None
+        self.gen = torch.Generator(device).manual_seed(r.spec.seed)
+        fp16 = t.precision == "fp16"
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.autocast = (
+            torch.autocast(device.type, dtype=AMP_DTYPE[t.precision])
+            if t.precision in AMP_DTYPE
+            else contextlib.nullcontext()
+        )
+        self.step = 0
+        self.timer = PhaseTimer(device)
+        self.stop_requested = False
+
+    # ------------------------------------------------------------------ one iteration
+
+    def train_step(self, timed: bool) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """D step(s) then G step then EMA; returns the last D terms and the G terms."""
+        tm = self.timer if timed else no_timer
+        for _ in range(self.r.spec.train.d_steps):
+            d_terms, real = self._d_step(tm)
+        g_terms = self._g_step(tm, real)
+        if self.ema is not None:
+            with tm("ema"):
+                self.ema.update()
+        self.step += 1
+        return d_terms, g_terms
+
+    def _fake(self, n: int) -> tuple[dict[str, Tensor], Tensor | None, dict[str, Tensor]]:
+        z, codes = sample_latents(n, self.G.z_dim, self.p.codes, self.gen, self.device)
+        labels = self.p.source.fake_labels(n, self.gen)
+        return self.G(z, labels), labels, codes
+
+    def _fake_side(self, out, labels, codes, features) -> Side:
+        return Side(out, labels, self.p.source.targets_of(labels), features, codes)
+
+    def _d_step(self, tm) -> tuple[dict[str, Tensor], Side]:
+        n = self.r.spec.train.batch_size
+        with tm("data"):
+            batch = self.p.source.sample(n, self.gen)
+        with tm("d_fwd"), self.autocast:
+            with torch.no_grad():
+                out, labels, codes = self._fake(n)
+            rf, ff = self.D.features(batch.images["image"], out["image"])
+            real = Side(batch.images, batch.labels, batch.targets, rf)
+            terms = self.D.d_terms(real, self._fake_side(out, labels, codes, ff))
+        check_finite(terms, self.step, "D")
+        with tm("d_bwd"):
+            self.opt_d.zero_grad(set_to_none=True)
+            self.p.d_weighting.backward(terms, self.d_params, self.d_shared, self.scaler_d.scale)
+        with tm("d_opt"):
+            self._optimizer_step(self.opt_d, self.scaler_d, self.d_params)
+        real.features = None
+        return terms, real
+
+    def _g_step(self, tm, real: Side) -> dict[str, Tensor]:
+        n = self.r.spec.train.batch_size
+        with tm("g_fwd"), self.autocast:
+            out, labels, codes = self._fake(n)
+            if self.D.g_needs_real:
+                with torch.no_grad():
+                    real.features = self.D.trunk(real.images["image"])
+            ff = self.D.trunk(out["image"])
+            terms = self.D.g_terms(self._fake_side(out, labels, codes, ff), real)
+        check_finite(terms, self.step, "G")
+        with tm("g_bwd"):
+            self.opt_g.zero_grad(set_to_none=True)
+            self.p.g_weighting.backward(terms, self.g_params, self.g_shared, self.scaler_g.scale)
+        with tm("g_opt"):
+            self._optimizer_step(self.opt_g, self.scaler_g, self.g_params)
+        return terms
+
+    def _optimizer_step(self, opt, scaler, params) -> None:
+        clip = self.r.spec.train.grad_clip
+        if clip is not None:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        scaler.step(opt)
+        scaler.update()
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "ema": None if self.ema is None else self.ema.model.state_dict(),
+            "d_weighting": self.p.d_weighting.state_dict(),
+            "g_weighting": self.p.g_weighting.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "rng": rng_state(self.gen),
+        }
+
+    def load_state_dict(self, s: dict) -> None:
+        self.step = int(s["step"])
+        self.G.load_state_dict(s["generator"])
+        self.D.load_state_dict(s["discriminator"])
+        if self.ema is not None and s["ema"] is not None:
+            self.ema.model.load_state_dict(s["ema"])
+        self.p.d_weighting.load_state_dict(s["d_weighting"])
+        self.p.g_weighting.load_state_dict(s["g_weighting"])
+        self.opt_g.load_state_dict(s["opt_g"])
+        self.opt_d.load_state_dict(s["opt_d"])
+        self.scaler_g.load_state_dict(s["scaler_g"])
+        self.scaler_d.load_state_dict(s["scaler_d"])
+        restore_rng(s["rng"], self.gen)
+
+    def sampler(self) -> torch.nn.Module:
+        """The generator used for samples and evaluation: the EMA copy when there is one."""
+        return self.G if self.ema is None else self.ema.model
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self, hooks: RunHooks) -> str:
+        """Train to ``train.steps``; returns "done", "interrupted" (Ctrl-C) or raises NonFiniteLoss."""
+        spec = self.r.spec
+        total, every = spec.train.steps, spec.log.every
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            disable=self.rank != 0 or not spec.log.progress,
+            dynamic_ncols=True,
+            desc=spec.name,
+        )
+        t_start, n_start = time.perf_counter(), self.step
+        with _stop_on_signals(self), bar:
+            while self.step < total and not self.stop_requested:
+                timed = (self.step + 1) % every == 0 or self.step + 1 == total
+                d_terms, g_terms = self.train_step(timed)
+                bar.update(1)
+                if timed:
+                    row = self.log_row(d_terms, g_terms)
+                    hooks.on_log(row)
+                    bar.set_postfix_str(_short(row))
+                hooks.after_step(self)
+        self.train_seconds = time.perf_counter() - t_start
+        self.steps_this_session = self.step - n_start
+        return "done" if self.step >= total else "interrupted"
+
+    def log_row(self, d_terms: dict[str, Tensor], g_terms: dict[str, Tensor]) -> dict:
+        """One steps-table row: timings, per-term losses and weights, images per second."""
+        times = self.timer.read()
+        row = {"step": self.step, **times}
+        n_img = self.r.spec.train.batch_size * self.r.spec.train.d_steps
+        row["imgs_per_s"] = n_img / times["t_total"] if times["t_total"] > 0 else float("nan")
+        for player, terms, w in (
+            ("d", d_terms, self.p.d_weighting),
+            ("g", g_terms, self.p.g_weighting),
+        ):
+            values = torch.stack([t.detach().float() for t in terms.values()]).tolist()
+            row.update({f"loss/{player}/{k}": v for k, v in zip(terms, values)})
+            row.update({f"weight/{player}/{k}": v for k, v in w.current_weights().items()})
+        return row
+
+
+class RunHooks:
+    """What the loop calls out to: logging rows and per-step side effects (checkpoints, samples)."""
+
+    def on_log(self, row: dict) -> None: ...
+
+    def after_step(self, trainer: Trainer) -> None: ...
+
+
+def check_finite(terms: dict[str, Tensor], step: int, player: str) -> None:
+    """Stop before a NaN or inf term reaches an optimizer, naming the term and step."""
+    values = torch.stack([t.detach().float() for t in terms.values()])
+    if not bool(torch.isfinite(values).all()):
+        bad = [k for k, v in zip(terms, values.tolist()) if not torch.isfinite(torch.tensor(v))]
+        raise NonFiniteLoss(
+            f"loss term {', '.join(bad)} of the {player} step became non-finite at step "
+            f"{step + 1}; the run stopped and kept its last good checkpoint (try a lower learning "
+            "rate, gradient clipping or another loss family)"
+        )
+
+
+def _short(row: dict) -> str:
+    parts = [f"{k.split('/', 1)[1]}={v:.3g}" for k, v in row.items() if k.startswith("loss/")]
+    return " ".join(parts[:6]) + f" img/s={row['imgs_per_s']:.0f}"
+
+
+@contextlib.contextmanager
+def _stop_on_signals(trainer: Trainer):
+    """Ctrl-C (and SIGTERM) ask the loop to stop after the current step, not mid-update."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask_stop(signum, frame):
+        if trainer.stop_requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    old = {s: signal.signal(s, ask_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,0 +1,230 @@
+"""One run from a resolved spec: folder, seeding, resume, the loop, and what it leaves behind."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from mtbench.compose import compose
+from mtbench.data import to_uint8
+from mtbench.errors import NonFiniteLoss, UserError
+from mtbench.io import load_torch, save_torch, write_json, write_parquet
+from mtbench.registry import Registry
+from mtbench.rundir import RunDir, default_out, provenance, spec_hash
+from mtbench.spec import Resolved
+from mtbench.train.loop import RunHooks, Trainer
+from mtbench.train.samples import fixed_inputs, save_grid
+from mtbench.train.state import seed_everything
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device: cuda was asked for but no CUDA device is available; "
+                        "use --device auto or cpu")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+class RunFiles(RunHooks):
+    """Writes a run's tables, checkpoints, samples and evaluations as the loop advances."""
+
+    def __init__(self, r: Resolved, rd: RunDir, trainer: Trainer, evaluator, rows: list[dict]):
+        self.r, self.rd, self.trainer, self.evaluator = r, rd, trainer, evaluator
+        self.rows = rows
+        self.eval_rows: list[dict] = _read_rows(rd.evals, trainer.step)
+        self.best: float | None = _best_so_far(self.eval_rows, r.spec.eval.best_metric)
+        p = trainer.p
+        self.inputs = fixed_inputs(
+            p.info, trainer.G.z_dim, p.codes, r.spec.log.samples_per_class, r.spec.seed,
+            trainer.device,
+        )
+
+    def on_log(self, row: dict) -> None:
+        self.rows.append({"run_id": self.rd.root.name, **row})
+
+    def after_step(self, trainer: Trainer) -> None:
+        log, step = self.r.spec.log, trainer.step
+        if step % log.sample_every == 0:
+            save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step))
+        if self.evaluator is not None and self.r.spec.eval.every and step % self.r.spec.eval.every == 0:
+            self.evaluate()
+        if step % log.checkpoint_every == 0:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """last.pt and the tables up to it, so a resume finds them consistent."""
+        save_torch(self.rd.last, self.trainer.state_dict())
+        self.write_tables()
+
+    def write_tables(self) -> None:
+        write_parquet(self.rd.steps, pd.DataFrame(self.rows))
+        if self.eval_rows:
+            write_parquet(self.rd.evals, pd.DataFrame(self.eval_rows))
+
+    def evaluate(self) -> list[dict]:
+        """Evaluate the EMA generator (and the raw one if asked); keep best.pt by the chosen metric."""
+        t = self.trainer
+        gens = [("ema" if t.ema else "raw", t.sampler())]
+        if self.r.spec.eval.raw and t.ema is not None:
+            gens.append(("raw", t.G))
+        new = []
+        for tag, g in gens:
+            new += self.evaluator.evaluate(make_generate(t, g), t.step, tag)
+        for row in new:
+            row["run_id"] = self.rd.root.name
+        self.eval_rows += new
+        self._maybe_best(new)
+        return new
+
+    def _maybe_best(self, rows: list[dict]) -> None:
+        from mtbench.evaluate import is_better
+
+        metric = self.r.spec.eval.best_metric
+        for row in rows:
+            if row["metric"] == metric and row.get("generator", "ema") in ("ema", "raw"):
+                if is_better(metric, row["value"], self.best):
+                    self.best = row["value"]
+                    save_torch(self.rd.best, self.trainer.state_dict())
+                return
+
+
+def make_generate(trainer: Trainer, generator: torch.nn.Module):
+    """labels -> uint8 images from ``generator``, with its own noise stream per evaluation."""
+    gen = torch.Generator(trainer.device).manual_seed(trainer.r.spec.seed + 7)
+    from mtbench.latent import sample_latents
+
+    @torch.no_grad()
+    def generate(labels: torch.Tensor | None, n: int | None = None) -> torch.Tensor:
+        n = len(labels) if labels is not None else n
+        z, _ = sample_latents(n, trainer.G.z_dim, trainer.p.codes, gen, trainer.device)
+        was = generator.training
+        generator.eval()
+        try:
+            labels = None if labels is None else labels.to(trainer.device)
+            return to_uint8(generator(z, labels)["image"])
+        finally:
+            generator.train(was)
+
+    return generate
+
+
+def _read_rows(path: Path, upto: int) -> list[dict]:
+    """Rows of a table up to a step (the rest belong to steps a resume will redo)."""
+    if not path.exists():
+        return []
+    df = pd.read_parquet(path)
+    return df[df["step"] <= upto].to_dict("records")
+
+
+def _best_so_far(rows: list[dict], metric: str | None) -> float | None:
+    if not rows or metric is None:
+        return None
+    from mtbench.evaluate import is_better
+
+    best = None
+    for row in rows:
+        if row["metric"] == metric and is_better(metric, row["value"], best):
+            best = row["value"]
+    return best
+
+
+def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
+    """Refuse to overwrite a run, and refuse to resume one made from a different spec."""
+    if resume:
+        if not rd.last.exists():
+            raise UserError(f"--resume: no checkpoint at {rd.last}; run without --resume to start")
+        old = json.loads(rd.spec.read_text())
+        if spec_hash(old) != spec_hash(spec_json):
+            raise UserError(f"--resume: the spec differs from the one in {rd.spec} (beyond "
+                            "train.steps); pass --out to start a new run instead")
+    elif rd.last.exists() or rd.summary.exists():
+        raise UserError(f"{rd.root}: already holds a run; pass --resume to continue it or "
+                        "--out to write elsewhere")
+
+
+def run(r: Resolved, registry: Registry, out: str | Path | None = None, resume: bool = False,
+        rank: int = 0) -> dict:
+    """Train a run to completion (or Ctrl-C, or a non-finite loss); returns its summary."""
+    device = resolve_device(r.spec.train.device)
+    if r.spec.train.precision == "fp16" and device.type != "cuda":
+        raise UserError("train.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    rd = RunDir(Path(out) if out else default_out(r))
+    spec_json = r.to_json()
+    spec_json["out"] = str(rd.root)
+    prepare_dir(r, rd, resume, spec_json)
+    t0 = time.perf_counter()
+    seed_everything(r.spec.seed)
+    parts = compose(r, registry, device)
+    trainer = Trainer(r, parts, device, rank)
+    evaluator = _evaluator(r, parts, device)
+    if resume:
+        trainer.load_state_dict(load_torch(rd.last, device))
+    spec_json["meta"] = provenance(r, device, parts.splits.provenance)
+    spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
+    if rank == 0:
+        rd.root.mkdir(parents=True, exist_ok=True)
+        write_json(rd.spec, spec_json)
+    files = RunFiles(r, rd, trainer, evaluator, _read_rows(rd.steps, trainer.step))
+    status, error = "done", None
+    try:
+        status = trainer.fit(files)
+    except NonFiniteLoss as exc:
+        status, error = "diverged", str(exc)
+    if status != "diverged":
+        _finish(files, trainer, status)
+    else:
+        files.write_tables()
+    summary = _summary(r, rd, trainer, files, status, error, time.perf_counter() - t0)
+    write_json(rd.summary, summary)
+    return summary
+
+
+def _evaluator(r: Resolved, parts, device):
+    if not r.spec.eval.metrics:
+        return None
+    from mtbench.evaluate import Evaluator
+
+    ev = Evaluator(r.spec.eval, parts.splits, parts.info, device, r.spec.seed)
+    ev.prepare()
+    return ev
+
+
+def _finish(files: RunFiles, trainer: Trainer, status: str) -> None:
+    step = trainer.step
+    if status == "done" and files.evaluator is not None:
+        done = any(row["step"] == step for row in files.eval_rows)
+        if not done:
+            files.evaluate()
+    save_grid(trainer.sampler(), files.inputs, files.rd.sample_path(step))
+    files.checkpoint()
+
+
+def _summary(r, rd, trainer, files, status, error, wall_s) -> dict:
+    rows = files.rows
+    last = rows[-1] if rows else {}
+    rates = [row["imgs_per_s"] for row in rows[1:] or rows]
+    final_metrics = {
+        row["metric"]: row["value"]
+        for row in files.eval_rows
+        if row["step"] == trainer.step and row.get("generator", "ema") != "raw"
+    }
+    return {
+        "run_id": rd.root.name,
+        "name": r.spec.name,
+        "seed": r.spec.seed,
+        "status": status,
+        "error": error,
+        "steps": trainer.step,
+        "steps_planned": r.spec.train.steps,
+        "wall_s": wall_s,
+        "train_s": getattr(trainer, "train_seconds", 0.0),
+        "imgs_per_s": float(pd.Series(rates).median()) if rates else None,
+        "device": str(trainer.device),
+        "final_losses": {k: v for k, v in last.items() if k.startswith("loss/")},
+        "metrics": final_metrics,
+    }

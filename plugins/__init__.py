@@ -1,0 +1,1 @@
+"""Built-in mtbench plugins, installed as ``mtbench_plugins`` and found through entry points."""

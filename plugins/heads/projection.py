@@ -1,0 +1,58 @@
+"""Projection discriminator head: unconditional logit plus <embed(y), features>."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from torch import Tensor, nn
+
+from mtbench import hookimpl
+from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
+from mtbench_plugins.layers import labels_of, maybe_sn, needs_labels, resolve_loss
+
+
+class ProjectionHead(HeadPlugin):
+    """Projection discriminator (Miyato & Koyama 2018, "cGANs with projection discriminator"):
+    logit = psi(phi(x)) + <embed(y), phi(x)>, scored by an adversarial loss family.
+    """
+
+    name = "projection"
+    description = "class-conditional real/fake logit by projecting a class embedding"
+
+    class Config(PluginConfig):
+        loss: str | None = Field(
+            None, min_length=1, description="loss family name; None uses the spec's loss"
+        )
+        spectral_norm: bool = Field(False, description="spectral norm on linear and embedding")
+
+    @classmethod
+    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
+        return needs_labels(cls.name, data.num_classes)
+
+    def __init__(self, cfg: Config, ctx: HeadContext) -> None:
+        super().__init__(cfg, ctx)
+        problems = self.check(cfg, ctx.data)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.psi = nn.Linear(ctx.feature_dim, 1)
+        self.embed = nn.Embedding(ctx.data.num_classes, ctx.feature_dim)
+        nn.init.xavier_uniform_(self.embed.weight)
+        maybe_sn(self.psi, cfg.spectral_norm)
+        maybe_sn(self.embed, cfg.spectral_norm)
+        self.loss = resolve_loss(cfg.loss, ctx)
+
+    def logits(self, side: Side) -> Tensor:
+        """Class-conditional real/fake logits (B,) of the side's features and labels."""
+        phi = side.features
+        projection = (self.embed(labels_of(side, self.name)) * phi).sum(1)
+        return self.psi(phi).squeeze(1) + projection
+
+    def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
+        return {"adv": self.loss.d_loss(self.logits(real), self.logits(fake))}
+
+    def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
+        return {"adv": self.loss.g_loss(self.logits(fake))}
+
+
+@hookimpl
+def mtbench_heads() -> list[type[HeadPlugin]]:
+    return [ProjectionHead]

@@ -1,0 +1,79 @@
+"""Small pieces the built-in networks and heads share: conditional batch norm, spectral norm,
+DCGAN initialisation, and label/loss helpers for heads."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from mtbench.api import HeadContext, LossFamily, Side
+
+WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation (Radford et al. 2016): weights ~ N(0, 0.02), biases 0.
+
+    Call before ``apply_spectral_norm``: a parametrized weight cannot be written in place.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral norm (Miyato et al. 2018) on every conv, linear and embedding inside ``module``."""
+    for m in list(module.modules()):
+        if isinstance(m, WEIGHTED):
+            spectral_norm(m)
+    return module
+
+
+def maybe_sn(module: nn.Module, on: bool) -> nn.Module:
+    """``module`` with spectral norm applied when ``on``, else unchanged."""
+    return apply_spectral_norm(module) if on else module
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose per-channel gain and bias come from a class embedding.
+
+    De Vries et al. 2017 ("Modulating early visual processing by language"), as used by
+    Miyato & Koyama 2018. With ``embed_dim == 0`` it is plain affine batch norm.
+    """
+
+    def __init__(self, channels: int, embed_dim: int) -> None:
+        super().__init__()
+        self.conditional = embed_dim > 0
+        self.bn = nn.BatchNorm2d(channels, affine=not self.conditional)
+        if self.conditional:
+            self.to_gain = nn.Linear(embed_dim, channels)
+            self.to_bias = nn.Linear(embed_dim, channels)
+
+    def forward(self, x: Tensor, embedding: Tensor | None) -> Tensor:
+        h = self.bn(x)
+        if not self.conditional:
+            return h
+        gain = 1.0 + self.to_gain(embedding)
+        bias = self.to_bias(embedding)
+        return h * gain[:, :, None, None] + bias[:, :, None, None]
+
+
+def resolve_loss(name: str | None, ctx: HeadContext) -> LossFamily:
+    """The spec's adversarial loss family when ``name`` is None, else the named one."""
+    return ctx.loss if name is None else ctx.build_loss(name)
+
+
+def labels_of(side: Side, head: str) -> Tensor:
+    """The side's class labels, or a clear error when a label-needing head gets none."""
+    if side.labels is None:
+        raise ValueError(f"head {head!r} needs class labels, but this batch has none")
+    return side.labels
+
+
+def needs_labels(head: str, num_classes: int) -> list[str]:
+    """The ``check()`` problem of a head that needs class labels on unconditional data."""
+    if num_classes > 0:
+        return []
+    return [f"head {head!r} needs class labels; the data set has none (num_classes == 0)"]
