@@ -6,8 +6,9 @@ are returned from a hook in ``mtbench.hookspecs``. The core only ever talks to t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -32,7 +33,7 @@ class Plugin:
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        """Problems with using this plugin on ``data`` (empty when fine); checked before training."""
+        """Problems with using this plugin on ``data`` (empty if none); checked pre-training."""
         return []
 
 
@@ -183,6 +184,10 @@ class LossFamily(Plugin):
     """An adversarial loss family: D and G forms on raw discriminator logits."""
 
     kind: ClassVar[str] = "loss"
+    # Whether each player's form is bounded below (hinge G and Wasserstein terms are not);
+    # adaptive weightings such as uncertainty weighting must not learn weights for those.
+    d_bounded: ClassVar[bool] = True
+    g_bounded: ClassVar[bool] = True
 
     def __init__(self, cfg: PluginConfig) -> None:
         self.cfg = cfg
@@ -217,6 +222,9 @@ class HeadPlugin(Plugin, nn.Module):
     kind: ClassVar[str] = "head"
     # True makes the G step also run the trunk (without gradients) on the real batch.
     g_needs_real_features: ClassVar[bool] = False
+    # False for heads that hold their own networks (separate-discriminator ensembles): when
+    # no head reads the shared trunk's features, the core skips the trunk altogether.
+    uses_trunk_features: ClassVar[bool] = True
 
     def __init__(self, cfg: PluginConfig, ctx: HeadContext) -> None:
         nn.Module.__init__(self)
@@ -234,6 +242,10 @@ class HeadPlugin(Plugin, nn.Module):
     def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
+        """Names of this head's terms of ``player`` that can go below zero (see LossFamily)."""
+        return set()
+
 
 # ----------------------------------------------------------------------------- weighting
 
@@ -247,10 +259,13 @@ class WeightingPlugin(Plugin, nn.Module):
 
     kind: ClassVar[str] = "weighting"
 
-    def __init__(self, cfg: PluginConfig, base: dict[str, float]) -> None:
+    def __init__(
+        self, cfg: PluginConfig, base: dict[str, float], unbounded: frozenset[str] = frozenset()
+    ) -> None:
         nn.Module.__init__(self)
         self.cfg = cfg
         self.base = dict(base)
+        self.unbounded = unbounded  # terms that can be negative: keep them at their base weight
 
     def combine(self, terms: dict[str, Tensor]) -> Tensor:
         raise NotImplementedError

@@ -25,16 +25,22 @@ def build_parser() -> Parser:
     r.add_argument("spec")
     r.add_argument("--out", help="run folder (default: spec.out or runs/<name>-s<seed>)")
     r.add_argument("--steps", type=int, help="override train.steps")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec field, e.g. discriminator.heads[1].weight=0.5")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec field, e.g. discriminator.heads[1].weight=0.5",
+    )
     r.add_argument("--device", choices=["auto", "cpu", "cuda"])
     r.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
     v = sub.add_parser("validate", help="validate a spec and print it resolved")
     v.add_argument("spec")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ls = sub.add_parser("list", help="installed plugins")
-    ls.add_argument("kind", nargs="?", choices=["dataset", "generator", "trunk", "head", "loss",
-                                                 "weighting"])
+    ls.add_argument(
+        "kind", nargs="?", choices=["dataset", "generator", "trunk", "head", "loss", "weighting"]
+    )
     ls.add_argument("--json", action="store_true")
     sub.add_parser("schema", help="JSON Schema of run specs, with every plugin's Config")
     return p
@@ -74,12 +80,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary["error"], file=sys.stderr)
         return 1
     if summary["status"] == "interrupted":
-        print(f"interrupted at step {summary['steps']}; checkpoint saved in {out}; "
-              f"continue with: mtbench run {args.spec} --resume", file=sys.stderr)
+        print(
+            f"interrupted at step {summary['steps']}; checkpoint saved in {out}; "
+            f"continue with: mtbench run {args.spec} --resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     rate = summary["imgs_per_s"]
-    print(f"done: {summary['steps']} steps in {summary['wall_s']:.1f} s "
-          f"({rate:.0f} img/s); results in {out}")
+    print(
+        f"done: {summary['steps']} steps in {summary['wall_s']:.1f} s "
+        f"({rate:.0f} img/s); results in {out}"
+    )
     for k, v in summary["metrics"].items():
         print(f"  {k} = {v:.4g}")
     return 0
@@ -105,8 +116,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         flag = "" if r["status"] == "ok" else f" [{r['status'].upper()}]"
-        print(f"{r['kind']:<10} {r['name']:<20} {r['dist']} {r['version']}{flag}  "
-              f"{r['description']}")
+        print(
+            f"{r['kind']:<10} {r['name']:<20} {r['dist']} {r['version']}{flag}  {r['description']}"
+        )
         if r["status"] != "ok":
             print(f"{'':<10} entry point: {r['entry_point']}")
     return 0

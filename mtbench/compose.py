@@ -70,13 +70,13 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
     source = BatchSource(splits.train, info, device)
     d_names, g_names = probe_terms(generator, disc, source, codes, device)
     d_base, g_base = base_weights(r, labels, d_names, g_names)
-    d_w = r.weighting.cls(r.weighting.cfg, d_base).to(device)
-    g_w = r.weighting.cls(r.weighting.cfg, g_base).to(device)
+    d_w = r.weighting.cls(r.weighting.cfg, d_base, disc.unbounded_terms("d")).to(device)
+    g_w = r.weighting.cls(r.weighting.cfg, g_base, disc.unbounded_terms("g")).to(device)
     return Parts(info, splits, source, generator, disc, codes, d_w, g_w)
 
 
 def build_trunk(spec: dict, registry: Registry, info: DataInfo) -> nn.Module:
-    """Another trunk from a ``{"type": ...}`` dict (for heads that hold their own, e.g. ensembles)."""
+    """Another trunk from a ``{"type": ...}`` dict (for heads holding their own: ensembles)."""
     problems: list[str] = []
     built = _build("trunk", "trunk", PluginSpec.model_validate(spec), registry, problems)
     if built is None:

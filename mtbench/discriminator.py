@@ -15,14 +15,28 @@ class Discriminator(nn.Module):
         super().__init__()
         self.trunk = trunk
         self.heads = nn.ModuleDict(heads)
-        self.g_needs_real = any(h.g_needs_real_features for h in heads.values())
+        self.uses_trunk = any(h.uses_trunk_features for h in heads.values())
+        self.g_needs_real = self.uses_trunk and any(h.g_needs_real_features for h in heads.values())
 
-    def features(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    def features(self, real: Tensor, fake: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """Trunk features of both sides: one pass over both unless the trunk keeps batch stats."""
+        if not self.uses_trunk:
+            return None, None
         if getattr(self.trunk, "has_batch_stats", False):
             return self.trunk(real), self.trunk(fake)
         both = self.trunk(torch.cat([real, fake]))
         return both[: real.shape[0]], both[real.shape[0] :]
+
+    def fake_features(self, fake: Tensor) -> Tensor | None:
+        """Trunk features of the fake batch alone (the G step)."""
+        return self.trunk(fake) if self.uses_trunk else None
+
+    def unbounded_terms(self, player: str) -> frozenset[str]:
+        return frozenset(
+            f"{label}/{t}"
+            for label, head in self.heads.items()
+            for t in head.unbounded_terms(player)
+        )
 
     def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
         return {

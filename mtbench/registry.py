@@ -56,7 +56,7 @@ class Registry:
             if load_error is not None:
                 self.broken.append(BrokenPlugin(origin, load_error))
             else:
-                self._add_module(module, origin)
+                self.add_module(module, origin)
 
     @classmethod
     def discover(cls) -> Registry:
@@ -72,7 +72,8 @@ class Registry:
                 found.append((None, origin, f"{type(exc).__name__}: {exc}"))
         return cls(found)
 
-    def _add_module(self, module: ModuleType, origin: Origin) -> None:
+    def add_module(self, module: ModuleType, origin: Origin) -> None:
+        """Register one plugin module (entry points do this; tests and notebooks may too)."""
         try:
             self.pm.register(module, name=origin.entry_point)
         except Exception as exc:

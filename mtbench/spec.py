@@ -64,6 +64,9 @@ class TrainSpec(Strict):
     ema_decay: float = Field(0.999, ge=0, lt=1, description="generator EMA; 0 turns it off")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads; default torch's. 1 is best on busy machines"
+    )
 
 
 class LogSpec(Strict):
@@ -86,7 +89,7 @@ class RunSpec(Strict):
     log: LogSpec = LogSpec()
     eval: EvalSpec = EvalSpec()
     out: str | None = Field(None, description="run folder; default runs/<name>-s<seed>")
-
+    meta: dict | None = Field(None, description="written by mtbench into spec.json; ignored")
 
 
 @dataclass
@@ -124,7 +127,9 @@ class Resolved:
         out["loss"] = _dump(self.loss)
         out["weighting"] = _dump(self.weighting)
         out["discriminator"]["trunk"] = _dump(self.trunk)
-        for entry, head, h in zip(out["discriminator"]["heads"], self.heads, self.spec.discriminator.heads):
+        for entry, head, h in zip(
+            out["discriminator"]["heads"], self.heads, self.spec.discriminator.heads
+        ):
             entry.update(_dump(head), weight=h.weight, g_weight=h.g_weight, label=h.label)
         return out
 
@@ -156,7 +161,7 @@ def read_json(path: str | Path, what: str = "spec") -> dict:
 
 
 def apply_overrides(data: dict, assignments: list[str]) -> dict:
-    """Apply ``dotted.key=value`` (``heads[1].weight`` or ``heads.1.weight``); value is JSON or text."""
+    """Apply ``dotted.key=value`` (``heads[1].w`` or ``heads.1.w``); value: JSON or text."""
     out = json.loads(json.dumps(data))
     for item in assignments:
         key, sep, raw = item.partition("=")
@@ -177,7 +182,9 @@ def _set_path(obj: Any, key: str, value: Any, item: str) -> None:
         where = ".".join(parts[: i + 1])
         if isinstance(obj, list):
             if not part.isdigit() or int(part) >= len(obj):
-                raise UserError(f"--set {item!r}: {where} is not an index of a {len(obj)}-item list")
+                raise UserError(
+                    f"--set {item!r}: {where} is not an index of a {len(obj)}-item list"
+                )
             part = int(part)
         elif not isinstance(obj, dict):
             raise UserError(f"--set {item!r}: {'.'.join(parts[:i])} is not an object")

@@ -3,6 +3,7 @@ DCGAN initialisation, and label/loss helpers for heads."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -77,3 +78,30 @@ def needs_labels(head: str, num_classes: int) -> list[str]:
     if num_classes > 0:
         return []
     return [f"head {head!r} needs class labels; the data set has none (num_classes == 0)"]
+
+
+class ProxyEmbedding(nn.Module):
+    """Unit-length sample embeddings and class proxies for metric-learning heads.
+
+    A linear projection of the trunk features and a learnable class embedding (the class
+    "proxy"), both L2-normalised so dot products are cosine similarities; the layout of
+    ContraGAN (Kang & Park 2020) and ReACGAN (Kang et al. 2021).
+    """
+
+    def __init__(self, feature_dim: int, num_classes: int, embed_dim: int, sn: bool) -> None:
+        super().__init__()
+        self.project = maybe_sn(nn.Linear(feature_dim, embed_dim), sn)
+        self.proxies = maybe_sn(nn.Embedding(num_classes, embed_dim), sn)
+
+    def forward(self, features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """(embeddings (B, E), proxies of ``labels`` (B, E)), each row of unit length."""
+        embed = nn.functional.normalize(self.project(features), dim=1)
+        proxy = nn.functional.normalize(self.proxies(labels), dim=1)
+        return embed, proxy
+
+
+def pair_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Boolean (B, B) masks of same-class and other-class pairs, the diagonal in neither."""
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same

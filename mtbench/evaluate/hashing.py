@@ -22,7 +22,7 @@ def _update(h: hashlib._Hash, t: Tensor | None) -> None:
     t = t.detach().cpu().contiguous()
     h.update(f"{t.dtype}{tuple(t.shape)};".encode())
     if t.numel():
-        h.update(t.view(torch.uint8).numpy().tobytes())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def tensors_digest(*tensors: Tensor | None) -> str:

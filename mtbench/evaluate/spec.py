@@ -102,7 +102,9 @@ class EvalSpec(BaseModel):
     def _enough_samples(cls, v: int, info: ValidationInfo) -> int:
         metrics = info.data.get("metrics", [])
         if "isc" in metrics and v < ISC_SPLITS:
-            raise _error(f"isc splits samples into {ISC_SPLITS}; set n_samples to {ISC_SPLITS} or more")
+            raise _error(
+                f"isc splits samples into {ISC_SPLITS}; set n_samples to {ISC_SPLITS} or more"
+            )
         if "prc" in metrics and v <= PRC_NEIGHBORHOOD:
             raise _error(f"prc needs more than {PRC_NEIGHBORHOOD} samples; raise n_samples")
         return v
@@ -134,7 +136,8 @@ class EvalSpec(BaseModel):
         n = info.data.get("n_samples")
         if "kid" in info.data.get("metrics", []) and n is not None and v >= n:
             raise _error(
-                f"{v} must be smaller than n_samples ({n}); lower kid_subset_size or raise n_samples"
+                f"{v} must be smaller than n_samples ({n}); "
+                "lower kid_subset_size or raise n_samples"
             )
         return v
 
@@ -149,7 +152,8 @@ class EvalSpec(BaseModel):
             return v
         choices = ", ".join(rows) if rows else "nothing (eval.metrics is empty)"
         raise _error(
-            f"'{v}' is not computed by eval.metrics; choose one of {choices}, or null for no best.pt"
+            f"'{v}' is not computed by eval.metrics; choose one of {choices}, "
+            "or null for no best.pt"
         )
 
 
@@ -161,9 +165,7 @@ def resolve_cache_dir(spec: EvalSpec) -> Path:
 
 def needs_domain(spec: EvalSpec) -> bool:
     """Whether this spec uses the domain evaluator (as extractor, or as accuracy's classifier)."""
-    return bool(spec.metrics) and (
-        spec.feature_extractor == "domain" or "accuracy" in spec.metrics
-    )
+    return bool(spec.metrics) and (spec.feature_extractor == "domain" or "accuracy" in spec.metrics)
 
 
 def check_against(spec: EvalSpec, info: DataInfo, data: DataSplits | None = None) -> list[str]:
@@ -186,7 +188,8 @@ def check_against(spec: EvalSpec, info: DataInfo, data: DataSplits | None = None
                 problems.append(f"eval.metrics: {m} needs class labels, which this data set lacks")
     elif "intra_fid" in spec.metrics and spec.n_samples < 2 * k:
         problems.append(
-            f"eval.n_samples: intra_fid needs 2 generated images per class; set n_samples >= {2 * k}"
+            "eval.n_samples: intra_fid needs 2 generated images per class; "
+            f"set n_samples >= {2 * k}"
         )
     if data is None or problems:
         return problems

@@ -1,4 +1,4 @@
-"""Exponential moving average of the generator's weights (Karras et al. 2018; Yazici et al. 2019)."""
+"""Exponential moving average of the generator's weights (Karras 2018; Yazici 2019)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ Written so torch.distributed wrapping is small: all state lives on the Trainer, 
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -102,7 +103,7 @@ class Trainer:
             if self.D.g_needs_real:
                 with torch.no_grad():
                     real.features = self.D.trunk(real.images["image"])
-            ff = self.D.trunk(out["image"])
+            ff = self.D.fake_features(out["image"])
             terms = self.D.g_terms(self._fake_side(out, labels, codes, ff), real)
         check_finite(terms, self.step, "G")
         with tm("g_bwd"):
@@ -158,7 +159,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def fit(self, hooks: RunHooks) -> str:
-        """Train to ``train.steps``; returns "done", "interrupted" (Ctrl-C) or raises NonFiniteLoss."""
+        """Train to ``train.steps``; returns "done" or "interrupted"; raises NonFiniteLoss."""
         spec = self.r.spec
         total, every = spec.train.steps, spec.log.every
         bar = tqdm(
@@ -211,7 +212,7 @@ def check_finite(terms: dict[str, Tensor], step: int, player: str) -> None:
     """Stop before a NaN or inf term reaches an optimizer, naming the term and step."""
     values = torch.stack([t.detach().float() for t in terms.values()])
     if not bool(torch.isfinite(values).all()):
-        bad = [k for k, v in zip(terms, values.tolist()) if not torch.isfinite(torch.tensor(v))]
+        bad = [k for k, v in zip(terms, values.tolist()) if not math.isfinite(v)]
         raise NonFiniteLoss(
             f"loss term {', '.join(bad)} of the {player} step became non-finite at step "
             f"{step + 1}; the run stopped and kept its last good checkpoint (try a lower learning "

@@ -23,8 +23,10 @@ from mtbench.train.state import seed_everything
 
 def resolve_device(choice: str) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device: cuda was asked for but no CUDA device is available; "
-                        "use --device auto or cpu")
+        raise UserError(
+            "train.device: cuda was asked for but no CUDA device is available; "
+            "use --device auto or cpu"
+        )
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
@@ -40,7 +42,11 @@ class RunFiles(RunHooks):
         self.best: float | None = _best_so_far(self.eval_rows, r.spec.eval.best_metric)
         p = trainer.p
         self.inputs = fixed_inputs(
-            p.info, trainer.G.z_dim, p.codes, r.spec.log.samples_per_class, r.spec.seed,
+            p.info,
+            trainer.G.z_dim,
+            p.codes,
+            r.spec.log.samples_per_class,
+            r.spec.seed,
             trainer.device,
         )
 
@@ -51,15 +57,20 @@ class RunFiles(RunHooks):
         log, step = self.r.spec.log, trainer.step
         if step % log.sample_every == 0:
             save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step))
-        if self.evaluator is not None and self.r.spec.eval.every and step % self.r.spec.eval.every == 0:
+        if (
+            self.evaluator is not None
+            and self.r.spec.eval.every
+            and step % self.r.spec.eval.every == 0
+        ):
             self.evaluate()
         if step % log.checkpoint_every == 0:
             self.checkpoint()
 
     def checkpoint(self) -> None:
-        """last.pt and the tables up to it, so a resume finds them consistent."""
-        save_torch(self.rd.last, self.trainer.state_dict())
+        """Tables first, then last.pt: a resume cuts table rows past its checkpoint, so a kill
+        between the two writes loses nothing."""
         self.write_tables()
+        save_torch(self.rd.last, self.trainer.state_dict())
 
     def write_tables(self) -> None:
         write_parquet(self.rd.steps, pd.DataFrame(self.rows))
@@ -67,7 +78,7 @@ class RunFiles(RunHooks):
             write_parquet(self.rd.evals, pd.DataFrame(self.eval_rows))
 
     def evaluate(self) -> list[dict]:
-        """Evaluate the EMA generator (and the raw one if asked); keep best.pt by the chosen metric."""
+        """Evaluate the EMA generator (and raw one if asked); keeps best.pt by the chosen metric."""
         t = self.trainer
         gens = [("ema" if t.ema else "raw", t.sampler())]
         if self.r.spec.eval.raw and t.ema is not None:
@@ -140,15 +151,24 @@ def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
             raise UserError(f"--resume: no checkpoint at {rd.last}; run without --resume to start")
         old = json.loads(rd.spec.read_text())
         if spec_hash(old) != spec_hash(spec_json):
-            raise UserError(f"--resume: the spec differs from the one in {rd.spec} (beyond "
-                            "train.steps); pass --out to start a new run instead")
+            raise UserError(
+                f"--resume: the spec differs from the one in {rd.spec} (beyond "
+                "train.steps); pass --out to start a new run instead"
+            )
     elif rd.last.exists() or rd.summary.exists():
-        raise UserError(f"{rd.root}: already holds a run; pass --resume to continue it or "
-                        "--out to write elsewhere")
+        raise UserError(
+            f"{rd.root}: already holds a run; pass --resume to continue it or "
+            "--out to write elsewhere"
+        )
 
 
-def run(r: Resolved, registry: Registry, out: str | Path | None = None, resume: bool = False,
-        rank: int = 0) -> dict:
+def run(
+    r: Resolved,
+    registry: Registry,
+    out: str | Path | None = None,
+    resume: bool = False,
+    rank: int = 0,
+) -> dict:
     """Train a run to completion (or Ctrl-C, or a non-finite loss); returns its summary."""
     device = resolve_device(r.spec.train.device)
     if r.spec.train.precision == "fp16" and device.type != "cuda":
@@ -158,6 +178,8 @@ def run(r: Resolved, registry: Registry, out: str | Path | None = None, resume: 
     spec_json["out"] = str(rd.root)
     prepare_dir(r, rd, resume, spec_json)
     t0 = time.perf_counter()
+    if r.spec.train.threads:
+        torch.set_num_threads(r.spec.train.threads)
     seed_everything(r.spec.seed)
     parts = compose(r, registry, device)
     trainer = Trainer(r, parts, device, rank)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -32,6 +34,8 @@ class HingeLoss(LossFamily):
     G minimises -f.
     """
 
+    g_bounded: ClassVar[bool] = False
+
     name = "hinge"
     description = "hinge GAN loss (geometric GAN)"
 
@@ -49,6 +53,9 @@ class WassersteinLoss(LossFamily):
     """Wasserstein GAN loss (Arjovsky et al. 2017, "Wasserstein GAN"): D minimises f - r; G
     minimises -f. Needs a Lipschitz critic (spectral norm or a gradient penalty).
     """
+
+    d_bounded: ClassVar[bool] = False
+    g_bounded: ClassVar[bool] = False
 
     name = "wasserstein"
     description = "Wasserstein GAN critic loss (needs a Lipschitz constraint)"

@@ -1,0 +1,182 @@
+"""The Evaluator: generates samples, runs the spec's metrics, returns rows for evals.parquet."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from mtbench.api import DataInfo, DataSplits, TensorData
+from mtbench.errors import SpecError
+from mtbench.evaluate import realstats
+from mtbench.evaluate.domain import DomainModel, load_or_train, primary_accuracy
+from mtbench.evaluate.extractor import Extractor, domain_extractor, inception_extractor
+from mtbench.evaluate.hashing import data_digest
+from mtbench.evaluate.metrics import EvalContext, calc_metric
+from mtbench.evaluate.spec import EvalSpec, check_against, needs_domain, resolve_cache_dir
+
+# Row metrics where a larger value is better; every other metric (fid, kid, ...) is a distance.
+HIGHER_IS_BETTER = {"isc", "precision", "recall", "f_score", "accuracy", "evaluator_accuracy"}
+
+Generate = Callable[[Tensor | None], Tensor]
+
+
+def is_better(metric: str, new: float, old: float | None) -> bool:
+    """Whether ``new`` beats ``old`` for ``metric`` (for best.pt); NaN never wins."""
+    if new is None or math.isnan(new):
+        return False
+    if old is None or math.isnan(old):
+        return True
+    higher = metric in HIGHER_IS_BETTER or metric.startswith("accuracy/")
+    return new > old if higher else new < old
+
+
+def balanced_labels(n: int, num_classes: int, seed: int) -> Tensor | None:
+    """``n`` labels, each class ``n // num_classes`` or one more times, in a seeded order."""
+    if num_classes == 0:
+        return None
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return (torch.arange(n) % num_classes)[perm]
+
+
+class Evaluator:
+    """Evaluates generators of one data set under one EvalSpec, with cached evaluator and stats.
+
+    Construction validates the spec against the data (``SpecError``); ``prepare`` trains or
+    loads the domain evaluator and caches real statistics; ``evaluate`` may then run often.
+    """
+
+    def __init__(
+        self, spec: EvalSpec, data: DataSplits, info: DataInfo, device: torch.device, seed: int
+    ) -> None:
+        problems = check_against(spec, info, data)
+        if problems:
+            raise SpecError(problems)
+        self.spec, self.data, self.info = spec, data, info
+        self.device, self.seed = torch.device(device), seed
+        self.cache_dir = resolve_cache_dir(spec)
+        self.fidelity_root = self.cache_dir / "fidelity"
+        real = data.eval if spec.real_split == "eval" else data.train
+        self.real = TensorData(
+            real.images.cpu(), None if real.labels is None else real.labels.cpu()
+        )
+        self.labels = balanced_labels(spec.n_samples, info.num_classes, seed)
+        self.domain: DomainModel | None = None
+        self.extractor: Extractor | None = None
+        self.real_digest = ""
+        self._accuracy = math.nan
+        self._prepared = False
+
+    def prepare(self) -> None:
+        """Train or load the cached domain evaluator and compute or load cached real statistics."""
+        if self._prepared:
+            return
+        spec = self.spec
+        if needs_domain(spec):
+            self.domain = load_or_train(
+                self.data.train, self.info, spec.domain, self.cache_dir / "domain"
+            )
+            if self.data.eval is not None and self.data.eval.labels is not None:
+                eval_split = self.data.eval
+                self._accuracy = primary_accuracy(
+                    self.domain.net, eval_split, self.device, spec.batch_size
+                )
+        if spec.feature_extractor == "domain":
+            self.extractor = domain_extractor(self.domain) if self.domain else None
+        else:
+            self.extractor = inception_extractor(spec.inception_weights)
+        self.real_digest = data_digest(self.real)
+        if self.extractor is not None:
+            self._warm(self.real.images, spec.metrics, None)
+            if "intra_fid" in spec.metrics:
+                for k in range(self.info.num_classes):
+                    self._warm(self.real.images[self.real.labels == k], ["fid"], k)
+        self._prepared = True
+
+    def _warm(self, images: Tensor, metrics: list[str], cls: int | None) -> None:
+        realstats.warm_real_cache(
+            images,
+            self.extractor,
+            metrics,
+            cuda=self.device.type == "cuda",
+            seed=self.seed,
+            batch_size=self.spec.batch_size,
+            kid_subset_size=self.spec.kid_subset_size,
+            cache_root=self.fidelity_root,
+            real_cache_name=realstats.real_cache_name(self.real_digest, self.extractor, cls),
+        )
+
+    def evaluator_accuracy(self) -> float:
+        """The domain evaluator's accuracy on the held-out (eval) split; NaN without one."""
+        self.prepare()
+        return self._accuracy
+
+    def generate_samples(self, generate: Generate) -> Tensor:
+        """``spec.n_samples`` uint8 images on the CPU, from ``generate`` in batches of the
+        spec's batch size, under a forked RNG seeded with ``seed`` (training RNG untouched)."""
+        n, bs, info = self.spec.n_samples, self.spec.batch_size, self.info
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        parts: list[Tensor] = []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            got = 0
+            while got < n:
+                labels = None if self.labels is None else self.labels[got : got + bs]
+                out = generate(None if labels is None else labels.to(self.device))
+                want = (info.channels, info.size, info.size)
+                if out.dtype != torch.uint8 or out.dim() != 4 or tuple(out.shape[1:]) != want:
+                    raise ValueError(
+                        f"generate must return uint8 images (B, {want[0]}, {want[1]}, {want[2]}), "
+                        f"got {out.dtype} {tuple(out.shape)}"
+                    )
+                if labels is not None and out.shape[0] != len(labels):
+                    raise ValueError(
+                        f"generate returned {out.shape[0]} images for {len(labels)} labels"
+                    )
+                parts.append(out[: n - got].cpu())
+                got += parts[-1].shape[0]
+        return torch.cat(parts)
+
+    def evaluate(self, generate: Generate, step: int, tag: str = "ema") -> list[dict]:
+        """Rows for evals.parquet: every spec metric of ``generate``'s samples at ``step``.
+
+        ``generate(labels)`` gets int64 labels (B,) on the device (None when unconditional) and
+        returns uint8 images (B, C, H, W); ``wall_s`` is this whole call, generation included.
+        """
+        self.prepare()
+        t0 = time.perf_counter()
+        fake = self.generate_samples(generate)
+        ctx = EvalContext(
+            fake=fake,
+            fake_labels=self.labels,
+            real=self.real,
+            real_digest=self.real_digest,
+            info=self.info,
+            extractor=self.extractor,
+            domain=self.domain,
+            metrics=list(self.spec.metrics),
+            device=self.device,
+            seed=self.seed,
+            kid_subset_size=self.spec.kid_subset_size,
+            batch_size=self.spec.batch_size,
+            cache_root=self.fidelity_root,
+        )
+        rows = [row for m in self.spec.metrics for row in calc_metric(m, ctx)]
+        if self.domain is not None:
+            n_eval = 0 if self.data.eval is None else len(self.data.eval)
+            rows.append(
+                ctx.row(
+                    "evaluator_accuracy",
+                    self._accuracy,
+                    feature_extractor="domain",
+                    extractor_hash=self.domain.hash,
+                    n_real=n_eval,
+                    n_fake=0,
+                )
+            )
+        wall = time.perf_counter() - t0
+        common = {"real_split": self.spec.real_split, "seed": self.seed, "wall_s": wall}
+        return [{"step": step, **r, **common, "generator": tag} for r in rows]
