@@ -43,6 +43,11 @@ def build_parser() -> Parser:
     )
     ls.add_argument("--json", action="store_true")
     sub.add_parser("schema", help="JSON Schema of run specs, with every plugin's Config")
+    e = sub.add_parser("eval", help="evaluate a finished run's checkpoint")
+    e.add_argument("run_dir")
+    e.add_argument("--checkpoint", choices=["last", "best"], default="last")
+    e.add_argument("--metrics", nargs="+", help="default: the run spec's eval.metrics")
+    e.add_argument("--n", type=int, help="generated samples (eval.n_samples)")
     return p
 
 
@@ -132,4 +137,32 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "schema": cmd_schema}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mtbench.registry import Registry
+    from mtbench.train.run import evaluate_run
+
+    rows, acc = evaluate_run(
+        args.run_dir, Registry.discover(), args.checkpoint, args.metrics, args.n
+    )
+    f = rows[0] if rows else {}
+    print(
+        f"step {f.get('step')} ({args.checkpoint}.pt), extractor {f.get('feature_extractor')} "
+        f"[{str(f.get('extractor_hash', ''))[:12]}], n_fake={f.get('n_fake')}, "
+        f"n_real={f.get('n_real')} ({f.get('real_split')} split)"
+    )
+    if acc == acc:  # not NaN
+        print(f"  domain evaluator held-out accuracy = {acc:.4f}")
+    for row in rows:
+        std = row.get("std")
+        pm = f" +- {std:.4g}" if std is not None and std == std else ""
+        print(f"  {row['metric']} = {row['value']:.4g}{pm}")
+    return 0
+
+
+COMMANDS = {
+    "eval": cmd_eval,
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "list": cmd_list,
+    "schema": cmd_schema,
+}

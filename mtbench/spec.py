@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtbench.api import DataInfo, Plugin, PluginConfig
 from mtbench.errors import SpecError, UserError
-from mtbench.evaluate.spec import EvalSpec
+from mtbench.evaluate.spec import EvalSpec, check_against
 from mtbench.registry import Registry
 
 
@@ -245,6 +245,7 @@ def resolve(data: dict, registry: Registry) -> Resolved:
     info = built["dataset"].cls(built["dataset"].cfg).info()
     for b in built.values():
         problems += [f"{b.path}: {msg}" for msg in b.cls.check(b.cfg, info)]
+    problems += check_against(spec.eval, info)
     if problems:
         raise SpecError(problems)
     heads = [built[f"discriminator.heads[{i}]"] for i in range(len(head_specs))]

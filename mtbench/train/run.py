@@ -250,3 +250,52 @@ def _summary(r, rd, trainer, files, status, error, wall_s) -> dict:
         "final_losses": {k: v for k, v in last.items() if k.startswith("loss/")},
         "metrics": final_metrics,
     }
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    registry: Registry,
+    checkpoint: str = "last",
+    metrics: list[str] | None = None,
+    n: int | None = None,
+) -> tuple[list[dict], float]:
+    """Evaluate a finished run's checkpoint and append the rows to its evals.parquet.
+
+    Returns the new rows and the domain evaluator's own held-out accuracy (NaN without one).
+    """
+    rd = RunDir(Path(run_dir))
+    ckpt = rd.last if checkpoint == "last" else rd.best
+    if not ckpt.exists():
+        raise UserError(f"{ckpt}: no such checkpoint; choose --checkpoint last or best")
+    r = _resolve_for_eval(rd, registry, metrics, n)
+    device = resolve_device(r.spec.train.device)
+    seed_everything(r.spec.seed)
+    parts = compose(r, registry, device)
+    trainer = Trainer(r, parts, device)
+    trainer.load_state_dict(load_torch(ckpt, device))
+    evaluator = _evaluator(r, parts, device)
+    rows = evaluator.evaluate(make_generate(trainer, trainer.sampler()), trainer.step, checkpoint)
+    for row in rows:
+        row["run_id"] = rd.root.name
+    old = _read_rows(rd.evals, trainer.step) if rd.evals.exists() else []
+    write_parquet(rd.evals, pd.DataFrame(old + rows))
+    return rows, evaluator.evaluator_accuracy()
+
+
+def _resolve_for_eval(rd: RunDir, registry: Registry, metrics, n) -> Resolved:
+    from mtbench import spec as S
+
+    if not rd.spec.exists():
+        raise UserError(f"{rd.root}: not a run folder (no spec.json)")
+    data = S.read_json(rd.spec)
+    data.pop("meta", None)
+    data["eval"] = dict(data.get("eval") or {})
+    if metrics:
+        data["eval"]["metrics"] = metrics
+        data["eval"].pop("best_metric", None)
+    if n is not None:
+        data["eval"]["n_samples"] = n
+    r = S.resolve(data, registry)
+    if not r.spec.eval.metrics:
+        raise UserError("--metrics: the run's spec names no eval metrics; pass --metrics fid ...")
+    return r

@@ -79,7 +79,7 @@ def class_folders(root: Path) -> list[Path]:
             f"dataset.root: '{root}' does not exist; point dataset.root at a folder holding "
             "one subfolder of images per class"
         )
-    folders = list(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not folders:
         raise UserError(
             f"dataset.root: '{root}' has no class subfolders; put the images in "

@@ -185,7 +185,11 @@ class EnsembleHead(HeadPlugin):
         trunk = ctx.build_trunk(spec if width is None else {**spec, "width": width})
         if scale == 1:
             return trunk
-        return type(trunk)(trunk.cfg, replace(ctx.data, size=ctx.data.size // scale))
+        size = ctx.data.size // scale
+        try:
+            return type(trunk)(trunk.cfg, replace(ctx.data, size=size))
+        except ValueError as exc:
+            raise ValueError(f"ensemble member at scale {scale} ({size}x{size}): {exc}") from None
 
     def _stack(self, members: list[Member]) -> None:
         """Register the members' parameters stacked on a new leading dim of size K."""
@@ -245,7 +249,9 @@ class EnsembleHead(HeadPlugin):
 
     def gman_lambda(self) -> Tensor | float:
         """GMAN's softmax temperature: learned (softplus(rho) >= 0) or the configured one."""
-        return F.softplus(self.rho) if self.cfg.aggregator == "gman_learned" else self.cfg.gman_lambda
+        return (
+            F.softplus(self.rho) if self.cfg.aggregator == "gman_learned" else self.cfg.gman_lambda
+        )
 
     def aggregate(self, losses: Tensor) -> Tensor:
         """One G term from the K members' generator losses (K,)."""

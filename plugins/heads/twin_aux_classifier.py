@@ -50,7 +50,7 @@ class TwinAuxClassifierHead(HeadPlugin):
     def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
         return {
             "ac_fake": self._ce(self.classifier, fake),
-            "neg_twin_fake": self._ce(self.twin, fake),
+            "neg_twin_fake": -self._ce(self.twin, fake),
         }
 
 

@@ -48,9 +48,10 @@ def by_class(mnist) -> list[torch.Tensor]:
     return [data.eval.images[data.eval.labels == k] for k in range(10)]
 
 
-def real_generator(by_class: list[torch.Tensor], seed: int = 1):
+@pytest.fixture
+def real_generator(by_class):
     """A stand-in generator returning random real eval images of the requested labels."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(1)
 
     def generate(labels: torch.Tensor) -> torch.Tensor:
         idx = [torch.randint(len(by_class[k]), (), generator=g) for k in labels.tolist()]
@@ -59,7 +60,11 @@ def real_generator(by_class: list[torch.Tensor], seed: int = 1):
     return generate
 
 
-def noise_generator(labels: torch.Tensor | None, n: int | None = None) -> torch.Tensor:
+@pytest.fixture
+def noise_generator():
     """A stand-in generator returning uniform noise images (global RNG: seeded by Evaluator)."""
-    b = len(labels) if labels is not None else n
-    return torch.randint(0, 256, (b, 1, 28, 28), dtype=torch.uint8)
+
+    def generate(labels: torch.Tensor) -> torch.Tensor:
+        return torch.randint(0, 256, (len(labels), 1, 28, 28), dtype=torch.uint8)
+
+    return generate

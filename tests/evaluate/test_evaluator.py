@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 import torch
-from conftest import noise_generator, real_generator
 
 from mtbench.api import DataInfo, DataSplits, TensorData
 from mtbench.evaluate import EvalSpec, Evaluator
@@ -30,11 +29,13 @@ def by_metric(rows: list[dict]) -> dict[str, dict]:
     return {r["metric"]: r for r in rows}
 
 
-def test_real_samples_score_well_and_noise_badly(mnist, cache_dir, by_class, domain):
+def test_real_samples_score_well_and_noise_badly(
+    mnist, cache_dir, domain, real_generator, noise_generator
+):
     data, info = mnist
     all_metrics = ["fid", "kid", "isc", "prc", "intra_fid", "accuracy"]
     ev = Evaluator(spec(cache_dir, metrics=all_metrics), data, info, CPU, seed=0)
-    good = by_metric(ev.evaluate(real_generator(by_class), step=100, tag="raw"))
+    good = by_metric(ev.evaluate(real_generator, step=100, tag="raw"))
     bad = by_metric(ev.evaluate(noise_generator, step=100))
     assert good["accuracy"]["value"] > 0.95 and bad["accuracy"]["value"] < 0.3
     assert good["fid"]["value"] * 10 < bad["fid"]["value"]
@@ -70,15 +71,15 @@ def test_accuracy_of_real_eval_images_is_evaluator_accuracy(mnist, cache_dir):
     assert row["value"] == ev.evaluator_accuracy()
 
 
-def test_per_task_accuracy_from_label_targets(mnist, cache_dir, by_class):
+def test_per_task_accuracy_from_label_targets(mnist, cache_dir, real_generator):
     data, info = mnist
     parity = DataInfo(1, 28, 10, info.class_names, label_targets={"odd": (0, 1) * 5})
     ev = Evaluator(spec(cache_dir, metrics=["accuracy"]), data, parity, CPU, seed=0)
-    rows = by_metric(ev.evaluate(real_generator(by_class), step=0))
+    rows = by_metric(ev.evaluate(real_generator, step=0))
     assert rows["accuracy/odd"]["value"] >= rows["accuracy"]["value"] > 0.95
 
 
-def test_real_features_are_computed_once(mnist, cache_dir, domain, tmp_path, monkeypatch):
+def test_real_features_are_computed_once(mnist, domain, tmp_path, monkeypatch, noise_generator):
     """Counts images through the extractor: reals only on the first prepare of a fresh cache."""
     data, info = mnist
     (tmp_path / "domain").mkdir()
@@ -104,7 +105,7 @@ def test_real_features_are_computed_once(mnist, cache_dir, domain, tmp_path, mon
     assert counted(lambda: again.evaluate(noise_generator, 1)) == 500
 
 
-def test_same_seed_same_values_and_training_rng_untouched(mnist, cache_dir):
+def test_same_seed_same_values_and_training_rng_untouched(mnist, cache_dir, noise_generator):
     data, info = mnist
     s = spec(cache_dir, metrics=["fid", "kid", "isc", "prc", "accuracy"], n_samples=500)
     torch.manual_seed(123)
