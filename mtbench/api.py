@@ -200,6 +200,47 @@ class LossFamily(Plugin):
 
 
 @dataclass
+class PenaltyContext:
+    """What a regularizer sees in the D step. ``score`` runs trunk + heads on new images."""
+
+    real: Side
+    fake: Side
+    real_score: Tensor | None  # sum of heads' real/fake scores on real.images["image"]
+    fake_score: Tensor | None
+    score: Callable[[Tensor, Tensor | None], Tensor]  # (images, labels) -> (B,) score
+
+
+class Regularizer(Plugin):
+    """A D-side penalty (WGAN-GP, R1, R2) or a differentiable augmentation (DiffAugment).
+
+    Same kind as loss families ("loss"), listed under the spec's ``regularizers``. Penalties
+    return named terms from ``d_terms``; augmentations transform every image D sees, real
+    and fake, in both steps.
+    """
+
+    kind: ClassVar[str] = "loss"
+    needs_real_grad: ClassVar[bool] = False  # real images get requires_grad in the D step
+    needs_fake_grad: ClassVar[bool] = False
+
+    def __init__(self, cfg: PluginConfig) -> None:
+        self.cfg = cfg
+
+    def term_names(self) -> list[str]:
+        """Names of the terms ``d_terms`` returns (fixed, so weightings know them up front)."""
+        return []
+
+    def active(self, step: int) -> bool:
+        """Whether the penalty is computed at this step (lazy regularization)."""
+        return True
+
+    def d_terms(self, ctx: PenaltyContext) -> dict[str, Tensor]:
+        return {}
+
+    def augment(self, images: Tensor, gen: torch.Generator) -> Tensor:
+        return images
+
+
+@dataclass
 class HeadContext:
     """What a head is built from. ``loss`` is the spec's adversarial loss family."""
 
@@ -242,6 +283,10 @@ class HeadPlugin(Plugin, nn.Module):
     def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def score(self, side: Side) -> Tensor | None:
+        """This head's real/fake logit per sample, for gradient penalties; None if it has none."""
+        return None
+
     def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
         """Names of this head's terms of ``player`` that can go below zero (see LossFamily)."""
         return set()
@@ -273,6 +318,10 @@ class WeightingPlugin(Plugin, nn.Module):
     def current_weights(self) -> dict[str, float]:
         """Effective weight of every term now, for the steps table."""
         return dict(self.base)
+
+    def diagnostics(self) -> dict[str, float]:
+        """Extra numbers for the steps table (e.g. cosines between term gradients)."""
+        return {}
 
     def backward(
         self,

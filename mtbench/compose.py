@@ -25,6 +25,7 @@ from mtbench.data import BatchSource
 from mtbench.discriminator import Discriminator
 from mtbench.latent import code_width, sample_latents
 from mtbench.registry import Registry
+from mtbench.regularize import Regularizers
 from mtbench.spec import PluginSpec, Resolved, SpecError, _build
 
 
@@ -40,6 +41,7 @@ class Parts:
     codes: dict[str, LatentCode]
     d_weighting: WeightingPlugin
     g_weighting: WeightingPlugin
+    regularizers: Regularizers
 
 
 def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
@@ -64,15 +66,19 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
         build_loss=lambda name: build_loss(name, registry),
     )
     heads = {label: h.cls(h.cfg, ctx) for label, h in zip(labels, r.heads)}
-    disc = Discriminator(trunk, heads)
+    disc = Discriminator(trunk, heads, {name: name.split("/", 1)[0] for name in codes})
+    regs = Regularizers(
+        {label: b.cls(b.cfg) for label, b in zip(r.regularizer_labels(), r.regularizers)}
+    )
     generator.to(device)
     disc.to(device)
     source = BatchSource(splits.train, info, device)
-    d_names, g_names = probe_terms(generator, disc, source, codes, device)
+    d_names, g_names = probe_terms(generator, disc, source, codes, device, regs)
     d_base, g_base = base_weights(r, labels, d_names, g_names)
+    d_base.update({name: 1.0 for name in regs.term_names()})
     d_w = r.weighting.cls(r.weighting.cfg, d_base, disc.unbounded_terms("d")).to(device)
     g_w = r.weighting.cls(r.weighting.cfg, g_base, disc.unbounded_terms("g")).to(device)
-    return Parts(info, splits, source, generator, disc, codes, d_w, g_w)
+    return Parts(info, splits, source, generator, disc, codes, d_w, g_w, regs)
 
 
 def build_trunk(spec: dict, registry: Registry, info: DataInfo) -> nn.Module:
@@ -96,8 +102,12 @@ def probe_terms(
     source: BatchSource,
     codes: dict[str, LatentCode],
     device: torch.device,
+    regs: Regularizers,
 ) -> tuple[list[str], list[str]]:
-    """Names of every D and G term, from one tiny forward pass in eval mode (no state changes)."""
+    """Names of every D and G term, from one tiny forward pass in eval mode (no state changes).
+
+    Also checks that penalties have a real/fake score to differentiate.
+    """
     gen = torch.Generator(device).manual_seed(0)
     modes = [(m, m.training) for m in (generator, disc)]
     generator.eval()
@@ -112,6 +122,13 @@ def probe_terms(
         fake_side = Side(out, labels, source.targets_of(labels), ff, code_values)
         d_names = list(disc.d_terms(real_side, fake_side))
         g_names = list(disc.g_terms(fake_side, real_side))
+        if regs.term_names() and disc.score(real_side) is None:
+            raise SpecError(
+                [
+                    "regularizers: penalties need a head with a real/fake score (adversarial, "
+                    "projection or ensemble); add one"
+                ]
+            )
     finally:
         for m, was_training in modes:
             m.train(was_training)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mtbench.api import DataInfo, Plugin, PluginConfig
+from mtbench.api import DataInfo, Plugin, PluginConfig, Regularizer
 from mtbench.errors import SpecError, UserError
 from mtbench.evaluate.spec import EvalSpec, check_against
 from mtbench.registry import Registry
@@ -85,6 +85,9 @@ class RunSpec(Strict):
     discriminator: DiscriminatorSpec
     loss: PluginSpec = PluginSpec(type="ns")
     weighting: PluginSpec = PluginSpec(type="fixed")
+    regularizers: list[PluginSpec] = Field(
+        [], description="penalties and augmentations: gradient_penalty, r1, r2, diffaugment"
+    )
     train: TrainSpec = TrainSpec()
     log: LogSpec = LogSpec()
     eval: EvalSpec = EvalSpec()
@@ -113,11 +116,14 @@ class Resolved:
     loss: Built
     weighting: Built
     data_info: DataInfo
+    regularizers: list[Built]
 
     def head_labels(self) -> list[str]:
         """Unique term prefixes: a head's label, else its type (numbered when repeated)."""
-        raw = [h.label or h.type for h in self.spec.discriminator.heads]
-        return [f"{r}{raw[:i].count(r)}" if raw.count(r) > 1 else r for i, r in enumerate(raw)]
+        return _unique([h.label or h.type for h in self.spec.discriminator.heads])
+
+    def regularizer_labels(self) -> list[str]:
+        return _unique([r.type for r in self.spec.regularizers])
 
     def to_json(self) -> dict:
         """The spec with every plugin's defaults filled in."""
@@ -127,11 +133,16 @@ class Resolved:
         out["loss"] = _dump(self.loss)
         out["weighting"] = _dump(self.weighting)
         out["discriminator"]["trunk"] = _dump(self.trunk)
+        out["regularizers"] = [_dump(b) for b in self.regularizers]
         for entry, head, h in zip(
             out["discriminator"]["heads"], self.heads, self.spec.discriminator.heads
         ):
             entry.update(_dump(head), weight=h.weight, g_weight=h.g_weight, label=h.label)
         return out
+
+
+def _unique(raw: list[str]) -> list[str]:
+    return [f"{r}{raw[:i].count(r)}" if raw.count(r) > 1 else r for i, r in enumerate(raw)]
 
 
 def _dump(b: Built) -> dict:
@@ -234,7 +245,9 @@ def resolve(data: dict, registry: Registry) -> Resolved:
         ("trunk", "discriminator.trunk", spec.discriminator.trunk),
         ("loss", "loss", spec.loss),
         ("weighting", "weighting", spec.weighting),
-    ] + [("head", f"discriminator.heads[{i}]", h) for i, h in enumerate(head_specs)]
+    ]
+    sections += [("head", f"discriminator.heads[{i}]", h) for i, h in enumerate(head_specs)]
+    sections += [("loss", f"regularizers[{i}]", g) for i, g in enumerate(spec.regularizers)]
     built: dict[str, Built] = {}
     for kind, path, section in sections:
         b = _build(kind, path, section, registry, problems)
@@ -249,6 +262,7 @@ def resolve(data: dict, registry: Registry) -> Resolved:
     if problems:
         raise SpecError(problems)
     heads = [built[f"discriminator.heads[{i}]"] for i in range(len(head_specs))]
+    regs = [built[f"regularizers[{i}]"] for i in range(len(spec.regularizers))]
     return Resolved(
         spec,
         built["dataset"],
@@ -258,6 +272,7 @@ def resolve(data: dict, registry: Registry) -> Resolved:
         built["loss"],
         built["weighting"],
         info,
+        regs,
     )
 
 
@@ -269,12 +284,26 @@ def _build(
     except UserError as exc:
         problems.append(f"{path}.type: {exc}")
         return None
+    problem = _wrong_base(path, cls)
+    if problem:
+        problems.append(problem)
+        return None
     params = section.params()
     try:
         return Built(path, cls, cls.Config.model_validate(params))
     except ValidationError as exc:
         problems.extend(_problems(exc, path))
         return None
+
+
+def _wrong_base(path: str, cls: type[Plugin]) -> str | None:
+    """Loss-kind plugins are families (``loss``) or regularizers (``regularizers``): not both."""
+    is_reg = issubclass(cls, Regularizer)
+    if path == "loss" and is_reg:
+        return f"loss.type: {cls.name!r} is a regularizer; list it under regularizers instead"
+    if path.startswith("regularizers") and not is_reg:
+        return f"{path}.type: {cls.name!r} is an adversarial loss family; set it as loss instead"
+    return None
 
 
 def load(path: str | Path, registry: Registry, overrides: list[str] | None = None) -> Resolved:

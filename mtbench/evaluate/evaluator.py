@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import torch
 from torch import Tensor
@@ -70,10 +71,21 @@ class Evaluator:
         self._accuracy = math.nan
         self._prepared = False
 
+    def _rng(self) -> AbstractContextManager:
+        """A forked RNG, so evaluation never shifts the training run's random streams (even
+        torch-fidelity's DataLoader draws a seed from the global RNG)."""
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        return torch.random.fork_rng(devices=cuda)
+
     def prepare(self) -> None:
         """Train or load the cached domain evaluator and compute or load cached real statistics."""
         if self._prepared:
             return
+        with self._rng():
+            self._prepare()
+        self._prepared = True
+
+    def _prepare(self) -> None:
         spec = self.spec
         if needs_domain(spec):
             self.domain = load_or_train(
@@ -94,7 +106,6 @@ class Evaluator:
             if "intra_fid" in spec.metrics:
                 for k in range(self.info.num_classes):
                     self._warm(self.real.images[self.real.labels == k], ["fid"], k)
-        self._prepared = True
 
     def _warm(self, images: Tensor, metrics: list[str], cls: int | None) -> None:
         realstats.warm_real_cache(
@@ -118,9 +129,8 @@ class Evaluator:
         """``spec.n_samples`` uint8 images on the CPU, from ``generate`` in batches of the
         spec's batch size, under a forked RNG seeded with ``seed`` (training RNG untouched)."""
         n, bs, info = self.spec.n_samples, self.spec.batch_size, self.info
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
         parts: list[Tensor] = []
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        with torch.no_grad(), self._rng():
             torch.manual_seed(self.seed)
             got = 0
             while got < n:
@@ -147,6 +157,10 @@ class Evaluator:
         returns uint8 images (B, C, H, W); ``wall_s`` is this whole call, generation included.
         """
         self.prepare()
+        with self._rng():
+            return self._evaluate(generate, step, tag)
+
+    def _evaluate(self, generate: Generate, step: int, tag: str) -> list[dict]:
         t0 = time.perf_counter()
         fake = self.generate_samples(generate)
         ctx = EvalContext(

@@ -81,12 +81,21 @@ class Trainer:
         n = self.r.spec.train.batch_size
         with tm("data"):
             batch = self.p.source.sample(n, self.gen)
+        regs = self.p.regularizers
         with tm("d_fwd"), self.autocast:
             with torch.no_grad():
                 out, labels, codes = self._fake(n)
-            rf, ff = self.D.features(batch.images["image"], out["image"])
-            real = Side(batch.images, batch.labels, batch.targets, rf)
-            terms = self.D.d_terms(real, self._fake_side(out, labels, codes, ff))
+                real_img = regs.augment(batch.images["image"], self.gen)
+                fake_img = regs.augment(out["image"], self.gen)
+            real_grad, fake_grad = regs.input_grads(self.step)
+            real_img.requires_grad_(real_grad)
+            fake_img.requires_grad_(fake_grad)
+            rf, ff = self.D.features(real_img, fake_img)
+            real = Side({**batch.images, "image": real_img}, batch.labels, batch.targets, rf)
+            fake = self._fake_side({**out, "image": fake_img}, labels, codes, ff)
+            terms = self.D.d_terms(real, fake)
+            if regs:
+                terms.update(regs.d_terms(self.D, real, fake, self.step))
         check_finite(terms, self.step, "D")
         with tm("d_bwd"):
             self.opt_d.zero_grad(set_to_none=True)
@@ -94,6 +103,7 @@ class Trainer:
         with tm("d_opt"):
             self._optimizer_step(self.opt_d, self.scaler_d, self.d_params)
         real.features = None
+        real.images["image"] = batch.images["image"]  # un-augmented; the G step augments anew
         return terms, real
 
     def _g_step(self, tm, real: Side) -> dict[str, Tensor]:
@@ -102,9 +112,12 @@ class Trainer:
             out, labels, codes = self._fake(n)
             if self.D.g_needs_real:
                 with torch.no_grad():
-                    real.features = self.D.trunk(real.images["image"])
-            ff = self.D.fake_features(out["image"])
-            terms = self.D.g_terms(self._fake_side(out, labels, codes, ff), real)
+                    real_img = self.p.regularizers.augment(real.images["image"], self.gen)
+                    real.features = self.D.trunk(real_img)
+            fake_img = self.p.regularizers.augment(out["image"], self.gen)
+            ff = self.D.fake_features(fake_img)
+            fake = self._fake_side({**out, "image": fake_img}, labels, codes, ff)
+            terms = self.D.g_terms(fake, real)
         check_finite(terms, self.step, "G")
         with tm("g_bwd"):
             self.opt_g.zero_grad(set_to_none=True)
@@ -197,6 +210,7 @@ class Trainer:
             values = torch.stack([t.detach().float() for t in terms.values()]).tolist()
             row.update({f"loss/{player}/{k}": v for k, v in zip(terms, values)})
             row.update({f"weight/{player}/{k}": v for k, v in w.current_weights().items()})
+            row.update({f"diag/{player}/{k}": v for k, v in w.diagnostics().items()})
         return row
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
@@ -39,6 +41,9 @@ class ADCHead(HeadPlugin):
             raise ValueError("; ".join(problems))
         self.k = ctx.data.num_classes
         self.classifier = maybe_sn(nn.Linear(ctx.feature_dim, 2 * self.k), cfg.spectral_norm)
+
+    def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
+        return {"neg_ce_fake_class"} if player == "g" else set()
 
     def _ce(self, logits: Tensor, labels: Tensor, as_fake: bool) -> Tensor:
         """Mean CE of 2K logits against real-k (``as_fake`` False) or fake-k."""

@@ -36,6 +36,9 @@ class AdversarialHead(HeadPlugin):
     def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
         return {"adv": self.loss.d_loss(self.logits(real.features), self.logits(fake.features))}
 
+    def score(self, side: Side) -> Tensor:
+        return self.logits(side.features)
+
     def unbounded_terms(self, player: str) -> set[str]:
         bounded = self.loss.d_bounded if player == "d" else self.loss.g_bounded
         return set() if bounded else {"adv"}

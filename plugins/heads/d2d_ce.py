@@ -28,7 +28,7 @@ def d2d_ce(
     """
     _, other = pair_masks(labels)
     pos = ((embed * proxy).sum(1, keepdim=True) - pos_margin).clamp(max=0.0) / temperature
-    neg = ((embed @ embed.T) - neg_margin) / temperature
+    neg = ((embed @ embed.T) - neg_margin).clamp(min=0.0) / temperature
     logits = torch.cat([pos, neg.masked_fill(~other, float("-inf"))], dim=1)
     return (logits.logsumexp(1) - pos.squeeze(1)).mean()
 

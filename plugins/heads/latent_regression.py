@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,20 +25,13 @@ def gaussian_nll(x: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
 
 
 def own_code(codes: dict[str, Tensor], name: str) -> Tensor:
-    """This head's code ``name``: the core keys codes ``<head label>/<name>``.
-
-    A head does not know its label, so the key is matched by its last part; two heads
-    asking for the same code name are therefore ambiguous.
-    """
-    if name in codes:
-        return codes[name]
-    found = [v for k, v in codes.items() if k.rsplit("/", 1)[-1] == name]
-    if len(found) != 1:
+    """This head's code ``name`` (the core passes each head its own codes, unprefixed)."""
+    if name not in codes:
         raise ValueError(
-            f"head 'latent_regression' expects exactly one latent code named {name!r} in the "
-            f"fake batch, found {len(found)} among {sorted(codes)}"
+            f"head 'latent_regression' expects a latent code {name!r} in the fake batch, "
+            f"found {sorted(codes)}"
         )
-    return found[0]
+    return codes[name]
 
 
 class LatentRegressionHead(HeadPlugin):
@@ -91,6 +85,9 @@ class LatentRegressionHead(HeadPlugin):
         else:
             layers = [nn.Linear(ctx.feature_dim, width)]
         self.q = maybe_sn(nn.Sequential(*layers), cfg.spectral_norm)
+
+    def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
+        return {"cont"} if self.cfg.continuous else set()  # a Gaussian NLL can go below zero
 
     def terms(self, fake: Side) -> dict[str, Tensor]:
         """Cross-entropy of the categorical code and Gaussian NLL of the continuous codes."""

@@ -49,6 +49,9 @@ class ProjectionHead(HeadPlugin):
     def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
         return {"adv": self.loss.d_loss(self.logits(real), self.logits(fake))}
 
+    def score(self, side: Side) -> Tensor:
+        return self.logits(side)
+
     def unbounded_terms(self, player: str) -> set[str]:
         bounded = self.loss.d_bounded if player == "d" else self.loss.g_bounded
         return set() if bounded else {"adv"}

@@ -35,6 +35,7 @@ class RotationHead(HeadPlugin):
 
     name = "rotation"
     description = "SS-GAN 4-way rotation prediction (extra trunk pass on rotated images)"
+    uses_trunk_features = False  # it runs the trunk itself, on rotated copies
 
     class Config(PluginConfig):
         batch_fraction: float = Field(

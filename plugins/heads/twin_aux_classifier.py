@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
@@ -39,6 +41,9 @@ class TwinAuxClassifierHead(HeadPlugin):
         k, sn = ctx.data.num_classes, cfg.spectral_norm
         self.classifier = maybe_sn(nn.Linear(ctx.feature_dim, k), sn)
         self.twin = maybe_sn(nn.Linear(ctx.feature_dim, k), sn)
+
+    def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
+        return {"neg_twin_fake"} if player == "g" else set()
 
     def _ce(self, layer: nn.Module, side: Side) -> Tensor:
         """Mean cross-entropy of ``layer``'s class logits against the side's labels."""

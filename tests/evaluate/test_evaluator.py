@@ -144,6 +144,7 @@ def test_inception_path_with_local_weights(tmp_path, monkeypatch):
     images repeated to RGB, unconditional data, cached real statistics keyed by the file digest."""
     import torch_fidelity.feature_extractor_inceptionv3 as inc
 
+    monkeypatch.setattr(inc.FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 80)  # speed only
     with monkeypatch.context() as m:  # build a randomly initialised network to save as "weights"
         m.setattr(inc, "load_state_dict_from_url", lambda *a, **k: None)
         m.setattr(inc.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)

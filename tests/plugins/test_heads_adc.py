@@ -94,6 +94,12 @@ def test_g_terms_reach_the_fake_side_only():
     assert fake.features.grad.abs().sum() > 0 and real.features.grad is None
 
 
+def test_only_the_negated_fake_class_term_is_unbounded():
+    head = make()
+    assert head.unbounded_terms("g") == {"neg_ce_fake_class"}
+    assert head.unbounded_terms("d") == set()
+
+
 def test_needs_labels():
     problems = ADCHead.check(ADCHead.Config(), DataInfo(1, 16, 0))
     assert len(problems) == 1 and "labels" in problems[0]

@@ -41,7 +41,7 @@ def fake_side(codes: dict | None = None, grad: bool = False) -> Side:
     f = torch.zeros(2, D)
     f[:, :7] = torch.tensor(ROWS)
     if codes is None:
-        codes = {"info/cat": torch.tensor(CAT), "info/cont": torch.tensor(CONT)}
+        codes = {"cat": torch.tensor(CAT), "cont": torch.tensor(CONT)}
     return Side({}, None, {}, f.requires_grad_(grad), codes)
 
 
@@ -106,18 +106,19 @@ def test_terms_by_hand_on_fakes_only():
 
 def test_only_enabled_codes_give_terms():
     head = make(categorical=0, continuous=3)
-    fake = Side({}, None, {}, torch.randn(4, D), {"x/cont": torch.rand(4, 3)})
+    fake = Side({}, None, {}, torch.randn(4, D), {"cont": torch.rand(4, 3)})
     assert set(head.d_terms(junk_side(), fake)) == {"cont"}
+    assert head.unbounded_terms("d") == head.unbounded_terms("g") == {"cont"}
+    assert make(continuous=0).unbounded_terms("g") == set()  # cross-entropy is >= 0
 
 
-def test_codes_are_found_with_or_without_the_head_label():
+def test_a_missing_code_is_a_clear_error():
     t = torch.tensor([1, 2])
     assert own_code({"cat": t}, "cat") is t
-    assert own_code({"info/cat": t, "other/cont": t + 1}, "cat") is t
-    with pytest.raises(ValueError, match="exactly one"):
-        own_code({"a/cat": t, "b/cat": t}, "cat")
-    with pytest.raises(ValueError, match="exactly one"):
-        own_code({"a/cont": t}, "cat")
+    with pytest.raises(ValueError, match="'cat'"):
+        own_code({"cont": t}, "cat")
+    with pytest.raises(ValueError, match="'cat'"):
+        hand_head().g_terms(fake_side({"info/cat": t, "info/cont": t}), junk_side())
 
 
 def test_d_and_g_terms_reach_q_and_the_fake_features_only():
@@ -151,5 +152,5 @@ def test_discovered_feeds_codes_to_the_generator_and_trains(registry):
     assert set(parts.codes) == {"info/cat", "info/cont"}
     assert parts.generator.ctx.code_dim == 5
     d, g = Trainer(r, parts, torch.device("cpu")).train_step(False)
-    assert {"info/cat", "info/cont"} <= set(d) & set(g)
+    assert {"info/cat", "info/cont"} <= set(d) & set(g)  # codes reached the head unprefixed
     assert all(torch.isfinite(v) for v in [*d.values(), *g.values()])

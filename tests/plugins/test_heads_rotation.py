@@ -55,6 +55,7 @@ def test_registered_with_config_and_doc():
     cls = RotationHead
     assert cls.kind == "head" and cls.name == "rotation" and cls.description
     assert "Chen" in cls.__doc__ and cls.check(cls.Config(), DataInfo(1, 2, 0)) == []
+    assert not cls.uses_trunk_features  # it runs the trunk itself on rotated copies
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError):
             cls.Config(batch_fraction=bad)

@@ -110,6 +110,12 @@ def test_d_terms_reach_both_sides_g_terms_only_the_fake():
     assert fake.features.grad.abs().sum() > 0 and real.features.grad is None
 
 
+def test_only_the_negated_twin_term_is_unbounded():
+    head = make()
+    assert head.unbounded_terms("g") == {"neg_twin_fake"}
+    assert head.unbounded_terms("d") == set()
+
+
 def test_needs_labels():
     cfg = TwinAuxClassifierHead.Config()
     problems = TwinAuxClassifierHead.check(cfg, DataInfo(1, 16, 0))

@@ -1,0 +1,51 @@
+"""The spec's regularizers: penalties added to the D step, augmentations of every D input."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mtbench.api import PenaltyContext, Regularizer, Side
+from mtbench.discriminator import Discriminator
+
+
+class Regularizers:
+    """Applies a run's regularizers in order; a run without any pays one empty loop."""
+
+    def __init__(self, regs: dict[str, Regularizer]) -> None:
+        self.regs = regs
+        self.augmenters = [r for r in regs.values() if type(r).augment is not Regularizer.augment]
+
+    def __bool__(self) -> bool:
+        return bool(self.regs)
+
+    def term_names(self) -> list[str]:
+        return [f"{label}/{t}" for label, r in self.regs.items() for t in r.term_names()]
+
+    def augment(self, images: Tensor, gen: torch.Generator) -> Tensor:
+        for r in self.augmenters:
+            images = r.augment(images, gen)
+        return images
+
+    def input_grads(self, step: int) -> tuple[bool, bool]:
+        """Whether real and fake D inputs need requires_grad at this step."""
+        active = [r for r in self.regs.values() if r.active(step)]
+        return any(r.needs_real_grad for r in active), any(r.needs_fake_grad for r in active)
+
+    def d_terms(self, disc: Discriminator, real: Side, fake: Side, step: int) -> dict[str, Tensor]:
+        ctx = None
+        out = {}
+        for label, r in self.regs.items():
+            if not r.term_names():
+                continue
+            if not r.active(step):
+                out.update(
+                    {f"{label}/{t}": real.images["image"].new_zeros(()) for t in r.term_names()}
+                )
+                continue
+            if ctx is None:
+                ctx = PenaltyContext(
+                    real, fake, disc.score(real), disc.score(fake), disc.score_images
+                )
+            out.update({f"{label}/{k}": v for k, v in r.d_terms(ctx).items()})
+        return out

@@ -1,0 +1,29 @@
+"""R2 penalty (Mescheder et al. 2018): the R1 form on generated images."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor
+
+from mtbench import hookimpl
+from mtbench.api import PenaltyContext, Regularizer
+from mtbench_plugins.losses.r1 import R1, grad_sq_norm
+
+
+class R2(R1):
+    """gamma/2 * E ||grad_x D(G(z))||^2 on fake images."""
+
+    name: ClassVar[str] = "r2"
+    description: ClassVar[str] = "R2 gradient penalty on generated images (Mescheder et al. 2018)"
+    needs_real_grad: ClassVar[bool] = False
+    needs_fake_grad: ClassVar[bool] = True
+
+    def d_terms(self, ctx: PenaltyContext) -> dict[str, Tensor]:
+        norm = grad_sq_norm(ctx.fake_score, ctx.fake.images["image"])
+        return {"penalty": 0.5 * self.cfg.gamma * self.cfg.every * norm.mean()}
+
+
+@hookimpl
+def mtbench_losses() -> list[type[Regularizer]]:
+    return [R2]
