@@ -48,7 +48,33 @@ def build_parser() -> Parser:
     e.add_argument("--checkpoint", choices=["last", "best"], default="last")
     e.add_argument("--metrics", nargs="+", help="default: the run spec's eval.metrics")
     e.add_argument("--n", type=int, help="generated samples (eval.n_samples)")
+    b = sub.add_parser("bench", help="run a suite: every variant x seed, resumable")
+    b.add_argument("suite")
+    b.add_argument("--out", help="results folder (default: runs/<suite name>)")
+    b.add_argument("--jobs", type=_positive, default=1, help="runs at a time, one process each")
+    b.add_argument("--only", nargs="+", metavar="VARIANT", help="run these variants only")
+    b.add_argument("--dry-run", action="store_true", help="resolve and list what would run")
+    rp = sub.add_parser("report", help="leaderboard of suite results or run folders")
+    rp.add_argument("dirs", nargs="+", metavar="DIR")
+    rp.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    rp.add_argument("--sort", metavar="METRIC", help="rank by this metric (default: fid)")
+    rp.add_argument("--plots", action="store_true", help="also write PNG plots")
+    rp.add_argument("--plots-dir", help="where plots go (default: --out, else the first DIR)")
+    rp.add_argument("--out", help="also write the tables and leaderboard.md into this folder")
+    c = sub.add_parser("compare", help="two runs' spec differences and metrics side by side")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
     return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +185,66 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mtbench.bench import load_suite, plan_actions, run_suite
+    from mtbench.registry import Registry
+
+    suite = load_suite(args.suite, Registry.discover(), args.only)
+    out = Path(args.out or f"runs/{suite.spec.name}")
+    if args.dry_run:
+        for run_id, action in plan_actions(suite, out):
+            print(f"{action:<7} {out / run_id}")
+        return 0
+    result = run_suite(suite, out, args.jobs)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
+    print(f"suite {suite.spec.name}: {counts or 'nothing to do'}; tables in {out}")
+    if result.interrupted:
+        print(
+            f"interrupted; continue with: mtbench bench {args.suite} --out {out}", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
+    return 1 if result.counts.get("failed") else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mtbench import results
+    from mtbench.io import atomic_write_bytes
+    from mtbench.report import leaderboard_markdown, render, suite_title
+
+    tables = results.read_runs(args.dirs)
+    if tables.runs.empty:
+        raise UserError(f"{', '.join(args.dirs)}: no run folders found")
+    title = suite_title(args.dirs)
+    print(render(tables, args.format, title, args.sort), end="")
+    if args.out:
+        results.write_tables(tables, args.out)
+        md = leaderboard_markdown(tables, title, args.sort)
+        atomic_write_bytes(Path(args.out) / "leaderboard.md", md.encode())
+        print(f"tables and leaderboard.md written to {args.out}", file=sys.stderr)
+    if args.plots:
+        from mtbench.plots import write_plots
+
+        folder = args.plots_dir or args.out or args.dirs[0]
+        for path in write_plots(tables, folder):
+            print(f"plot: {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from mtbench.report import compare
+
+    print(compare(args.run_a, args.run_b), end="")
+    return 0
+
+
 COMMANDS = {
+    "bench": cmd_bench,
+    "report": cmd_report,
+    "compare": cmd_compare,
     "eval": cmd_eval,
     "run": cmd_run,
     "validate": cmd_validate,

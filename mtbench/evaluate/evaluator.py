@@ -74,8 +74,12 @@ class Evaluator:
     def _rng(self) -> AbstractContextManager:
         """A forked RNG, so evaluation never shifts the training run's random streams (even
         torch-fidelity's DataLoader draws a seed from the global RNG)."""
-        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
-        return torch.random.fork_rng(devices=cuda)
+        if self.device.type != "cuda":
+            return torch.random.fork_rng(devices=[])
+        index = self.device.index
+        return torch.random.fork_rng(
+            devices=[torch.cuda.current_device() if index is None else index]
+        )
 
     def prepare(self) -> None:
         """Train or load the cached domain evaluator and compute or load cached real statistics."""
@@ -91,10 +95,10 @@ class Evaluator:
             self.domain = load_or_train(
                 self.data.train, self.info, spec.domain, self.cache_dir / "domain"
             )
-            if self.data.eval is not None and self.data.eval.labels is not None:
-                eval_split = self.data.eval
+            held_out = self.data.eval
+            if held_out is not None and held_out.labels is not None:
                 self._accuracy = primary_accuracy(
-                    self.domain.net, eval_split, self.device, spec.batch_size
+                    self.domain.net, held_out, self.device, spec.batch_size
                 )
         if spec.feature_extractor == "domain":
             self.extractor = domain_extractor(self.domain) if self.domain else None
@@ -142,10 +146,9 @@ class Evaluator:
                         f"generate must return uint8 images (B, {want[0]}, {want[1]}, {want[2]}), "
                         f"got {out.dtype} {tuple(out.shape)}"
                     )
-                if labels is not None and out.shape[0] != len(labels):
-                    raise ValueError(
-                        f"generate returned {out.shape[0]} images for {len(labels)} labels"
-                    )
+                asked = 1 if labels is None else len(labels)  # unconditional: any B >= 1
+                if out.shape[0] == 0 or (labels is not None and out.shape[0] != asked):
+                    raise ValueError(f"generate returned {out.shape[0]} images for {asked} labels")
                 parts.append(out[: n - got].cpu())
                 got += parts[-1].shape[0]
         return torch.cat(parts)
@@ -156,6 +159,8 @@ class Evaluator:
         ``generate(labels)`` gets int64 labels (B,) on the device (None when unconditional) and
         returns uint8 images (B, C, H, W); ``wall_s`` is this whole call, generation included.
         """
+        if not self.spec.metrics:
+            return []
         self.prepare()
         with self._rng():
             return self._evaluate(generate, step, tag)

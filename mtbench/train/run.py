@@ -54,6 +54,8 @@ class RunFiles(RunHooks):
         self.rows.append({"run_id": self.rd.root.name, **row})
 
     def after_step(self, trainer: Trainer) -> None:
+        if trainer.rank != 0:  # under torch.distributed only rank 0 writes
+            return
         log, step = self.r.spec.log, trainer.step
         if step % log.sample_every == 0:
             save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step))
@@ -110,8 +112,8 @@ def make_generate(trainer: Trainer, generator: torch.nn.Module):
     from mtbench.latent import sample_latents
 
     @torch.no_grad()
-    def generate(labels: torch.Tensor | None, n: int | None = None) -> torch.Tensor:
-        n = len(labels) if labels is not None else n
+    def generate(labels: torch.Tensor | None) -> torch.Tensor:
+        n = len(labels) if labels is not None else trainer.r.spec.eval.batch_size
         z, _ = sample_latents(n, trainer.G.z_dim, trainer.p.codes, gen, trainer.device)
         was = generator.training
         generator.eval()
@@ -197,12 +199,13 @@ def run(
         status = trainer.fit(files)
     except NonFiniteLoss as exc:
         status, error = "diverged", str(exc)
-    if status != "diverged":
+    if rank == 0 and status != "diverged":
         _finish(files, trainer, status)
-    else:
+    elif rank == 0:
         files.write_tables()
     summary = _summary(r, rd, trainer, files, status, error, time.perf_counter() - t0)
-    write_json(rd.summary, summary)
+    if rank == 0:
+        write_json(rd.summary, summary)
     return summary
 
 

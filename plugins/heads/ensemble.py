@@ -72,7 +72,8 @@ class EnsembleHead(HeadPlugin):
     computed from the detached losses so G follows a convex combination of the members'
     gradients (lambda = 0 is the mean, lambda -> inf the max); ``gman_learned`` (GMAN*): lambda =
     softplus(rho) is learned by the generator, which minimises the soft mean minus
-    ``gman_reg * lambda`` (the paper's regulariser, so lambda does not collapse to 0);
+    ``gman_reg * lambda`` (the paper's regulariser, so lambda does not collapse to 0; rho is
+    listed by ``g_parameters()`` for the core to train with G, not D);
     ``dropout`` (Dropout-GAN, Mordido et al. 2018): each member's term is kept with probability
     1 - d per batch, at least one kept, and the kept ones are averaged (the paper sums them; the
     mean keeps the term's scale independent of how many survive). In eval mode dropout keeps
@@ -84,9 +85,12 @@ class EnsembleHead(HeadPlugin):
     hold no buffers (e.g. no spectral-norm power iteration, no batch norm), their parameters
     are stacked into real parameters of this module and run in one ``torch.vmap`` over
     ``torch.func.functional_call``; otherwise, or with ``fused: false``, a Python loop runs
-    them (``self.fused`` says which). State dicts of the two modes differ in key names.
+    them (``self.fused`` says which). State dicts of the two modes differ in key names. On
+    CPU, vmap turns the members' convolutions into grouped ones, which are no faster than the
+    loop there (benchmarks/bench_ensemble.py); fusing saves per-kernel overhead, not FLOPs.
     ``shared_trunk`` puts K linear outputs on the shared trunk's features, the seed's
-    model-level sharing.
+    model-level sharing; the weighting sums the K D terms, so the trunk gets the sum of the
+    members' gradients.
     """
 
     name = "ensemble"
@@ -208,6 +212,8 @@ class EnsembleHead(HeadPlugin):
             return torch.stack([m(x) for m in self.members])
         params = {n: self.stacked[n.replace(".", "__")] for n in self._names}
         template = self.__dict__["_template"]
+        if template.training != self.training:  # off the module tree: follow train/eval here
+            template.train(self.training)
 
         def one(p: dict[str, Tensor], images: Tensor) -> Tensor:
             return functional_call(template, p, (images,))

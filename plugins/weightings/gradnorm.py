@@ -38,8 +38,9 @@ class GradNormWeighting(WeightingPlugin):
     betas 0.9/0.999), is floored at 1e-3 and renormalised to sum to the number of adapted
     terms. The weights and their Adam state are buffers: the player's optimizer never sees
     them and checkpoints restore them. Terms that can be negative (``unbounded``) keep w = 1,
-    as r_i needs positive losses. Without a shared layer (e.g. D with only separate
-    discriminators) the weights stay put.
+    as r_i needs positive losses. Terms with no gradient on W this step (e.g. the members of
+    a separate-discriminator ensemble in the D step) stay out of the balance (mean G, mean r,
+    renormalisation) and keep their weights; without a shared layer all weights stay put.
 
     ``diagnostics()`` gives the cosine between the terms' gradients on W and their norms.
     """
@@ -96,13 +97,16 @@ class GradNormWeighting(WeightingPlugin):
         if self.steps == 0:
             self.initial.copy_(losses.clamp_min(1e-12))
         self.steps += 1
+        active = (norms > 0).to(self.w.dtype)  # terms that reach W this step; masks, no sync
+        count = active.sum().clamp_min(1.0)
         g = self.w * norms
         rel = losses / self.initial
-        target = g.mean() * (rel / rel.mean().clamp_min(1e-12)) ** self.cfg.alpha
-        grad = torch.sign(g - target) * norms
-        self.adam(grad)
+        rel_mean = ((rel * active).sum() / count).clamp_min(1e-12)
+        target = (g * active).sum() / count * (rel / rel_mean) ** self.cfg.alpha
+        old = self.w.clone()
+        self.adam(torch.sign(g - target) * norms)
         self.w.clamp_(min=MIN_WEIGHT)
-        self.w.mul_(len(self.adapted) / self.w.sum())
+        self.w.copy_(torch.where(active > 0, self.w * count / (self.w * active).sum(), old))
 
     def adam(self, grad: Tensor) -> None:
         b1, b2 = BETAS

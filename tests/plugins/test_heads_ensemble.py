@@ -316,6 +316,31 @@ def test_members_with_buffers_are_looped(ctx):
     assert all(torch.isfinite(v) for v in d.values())
 
 
+class DropoutTrunk(nn.Module):
+    """A stand-in trunk with dropout: random in train mode, deterministic in eval mode."""
+
+    feature_dim = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(256, 4), nn.Dropout(0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def test_fused_members_follow_train_and_eval_mode(ctx):
+    ctx.build_trunk = lambda spec: DropoutTrunk()
+    fused, looped = pair(ctx, k=2)
+    x = images()
+    fused.eval()
+    looped.eval()
+    assert torch.allclose(fused.member_logits(x), looped.member_logits(x), atol=1e-6)
+    assert torch.equal(fused.member_logits(x), fused.member_logits(x))
+    fused.train()
+    assert not torch.equal(fused.member_logits(x), fused.member_logits(x))
+
+
 def test_layout_decides_whether_the_shared_trunk_runs(ctx):
     separate = make(ctx, k=2)
     shared = make(ctx, layout="shared_trunk", k=2)

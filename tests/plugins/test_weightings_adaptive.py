@@ -168,6 +168,16 @@ def test_gradnorm_update_uses_loss_ratios_and_renormalises():
     assert w.w[0] > 1.0 > w.w[1] and w.w.sum().item() == pytest.approx(3.0)
 
 
+def test_gradnorm_leaves_terms_without_a_gradient_on_the_layer_out_of_the_balance():
+    three = make(GradNormWeighting, base={"a": 1.0, "b": 1.0, "c": 1.0})
+    two = make(GradNormWeighting, base={"a": 1.0, "b": 1.0})
+    for losses in ([1.0, 2.0, 3.0], [0.5, 2.0, 9.0]):
+        three.update(torch.tensor(losses), torch.tensor([1.0, 3.0, 0.0]))
+        two.update(torch.tensor(losses[:2]), torch.tensor([1.0, 3.0]))
+    assert three.w.tolist() == pytest.approx(two.w.tolist() + [1.0], rel=1e-6)
+    assert two.w[0] > 1.0  # sanity: the balance did move
+
+
 def test_gradnorm_keeps_unbounded_terms_at_base_and_holds_no_parameters():
     w = make(GradNormWeighting, unbounded={"b"})
     assert w.adapted == ["a"] and list(w.parameters()) == []

@@ -1,0 +1,256 @@
+"""Leaderboards (markdown, CSV, JSON) from the results tables, and side-by-side run comparisons.
+
+Every number printed here comes from ``mtbench.results``' tables: the markdown rounds them
+for reading; CSV and JSON carry them unrounded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from mtbench.errors import UserError
+from mtbench.results import (
+    PHASES,
+    Tables,
+    aggregate,
+    headline_metrics,
+    higher_is_better,
+    metric_columns,
+)
+
+DASH = "–"
+
+
+def fmt(v: float | None, digits: int = 4) -> str:
+    """A number for reading: ``digits`` significant digits; a dash when missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return DASH
+    return f"{v:.{digits}g}"
+
+
+def fmt_pm(mean: float, std: float) -> str:
+    """``mean ± std`` (4 and 2 significant digits); the mean alone without a std."""
+    if mean is None or math.isnan(mean):
+        return DASH
+    return fmt(mean) if std is None or math.isnan(std) else f"{fmt(mean)} ± {fmt(std, 2)}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return out + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _best(agg: pd.DataFrame, metric: str) -> float | None:
+    vals = agg[f"{metric}_mean"].dropna()
+    if vals.empty:
+        return None
+    return vals.max() if higher_is_better(metric) else vals.min()
+
+
+def leaderboard_rows(agg: pd.DataFrame, metrics: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the main table: the best mean of each metric in bold."""
+    arrows = {m: "↑" if higher_is_better(m) else "↓" for m in metrics}
+    header = ["#", "variant", "heads", "weighting", "seeds"]
+    header += [f"{m} {arrows[m]}" for m in metrics] + ["img/s", "wall (s)"]
+    best = {m: _best(agg, m) for m in metrics}
+    rows = []
+    for i, r in agg.iterrows():
+        cells = [str(i + 1), str(r["variant"]), str(r["heads"]), str(r["weighting"]), r["seeds"]]
+        for m in metrics:
+            cell = fmt_pm(r[f"{m}_mean"], r[f"{m}_std"])
+            cells.append(f"**{cell}**" if r[f"{m}_mean"] == best[m] else cell)
+        cells += [fmt_pm(r["imgs_per_s_mean"], r["imgs_per_s_std"])]
+        cells += [fmt_pm(r["wall_s_mean"], r["wall_s_std"])]
+        rows.append(cells)
+    return header, rows
+
+
+def timing_rows(agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Per-phase milliseconds per step (median after warm-up, mean over seeds)."""
+    cols = [c for c in [f"t_{p}" for p in PHASES] + ["t_total"] if c in agg.columns]
+    header = ["variant"] + [c[2:] for c in cols]
+    rows = [[str(r["variant"])] + [fmt(r[c] * 1000, 3) for c in cols] for _, r in agg.iterrows()]
+    return header, rows
+
+
+def leaderboard_markdown(t: Tables, title: str = "Leaderboard", sort_by: str | None = None) -> str:
+    """The leaderboard, timing breakdown, evaluation protocol and left-out runs, in markdown."""
+    agg = aggregate(t, sort_by)
+    metrics = headline_metrics(metric_columns(t.runs))
+    lines = [f"# {title}", ""]
+    if agg.empty:
+        return "\n".join([*lines, "No runs yet.", ""])
+    lines += [
+        "Final metrics of each variant's generator (EMA when enabled) at its last step, "
+        "mean ± std over seeds (std with ddof 1; none for one seed); ↓ lower is better, "
+        "↑ higher is better, best in bold. Only runs with status done are aggregated.",
+        "",
+    ]
+    lines += _table(*leaderboard_rows(agg, metrics)) + [""]
+    if any(c.startswith("t_") for c in agg.columns):
+        lines += ["## Time per training step (ms)", ""]
+        lines += ["Median over logged steps after the first (warm-up), mean over seeds.", ""]
+        lines += _table(*timing_rows(agg)) + [""]
+    lines += _protocol(t) + _left_out(t)
+    return "\n".join(lines)
+
+
+def _protocol(t: Tables) -> list[str]:
+    out = ["## Protocol", ""]
+    done = t.runs[t.runs["status"] == "done"]
+    if not done.empty:
+        envs = sorted(
+            {
+                f"torch {r.torch}, {r.device}, {r.threads} thread(s)"
+                for r in done.itertuples()
+                if r.torch is not None
+            }
+        )
+        out.append(f"- runs: {len(done)} done; steps {_values(done['steps'])}; {'; '.join(envs)}")
+    ev = t.evals
+    if not ev.empty and "feature_extractor" in ev:
+        final = ev.merge(
+            done[["run_id", "steps"]], left_on=["run_id", "step"], right_on=["run_id", "steps"]
+        )
+        final = final[final["metric"].isin(["fid", "kid", "precision"])]
+        for cols, g in final.groupby(["feature_extractor", "n_fake", "n_real", "real_split"]):
+            h = _values(g["extractor_hash"].str[:12]) if "extractor_hash" in g else "?"
+            out.append(
+                f"- evaluation: {cols[0]} features [{h}], {cols[1]} generated vs {cols[2]} real "
+                f"images ({cols[3]} split)"
+            )
+    if "evaluator_accuracy" in t.runs:
+        acc = done["evaluator_accuracy"].dropna()
+        if len(acc):
+            out.append(f"- domain evaluator accuracy on held-out real images: {fmt(acc.mean())}")
+    return [*out, ""]
+
+
+def _values(s: pd.Series) -> str:
+    return ", ".join(str(v) for v in sorted(s.dropna().unique()))
+
+
+def _left_out(t: Tables) -> list[str]:
+    rest = t.runs[t.runs["status"] != "done"]
+    if rest.empty:
+        return []
+    out = ["## Runs not aggregated", ""]
+    for r in rest.itertuples():
+        err = str(r.error).strip().splitlines()[-1] if isinstance(r.error, str) and r.error else ""
+        out.append(f"- {r.run_id}: {r.status}" + (f" ({err})" if err else ""))
+    return [*out, ""]
+
+
+def _records(agg: pd.DataFrame) -> list[dict]:
+    recs = json.loads(agg.to_json(orient="records"))  # NaN -> null
+    return recs
+
+
+def suite_title(dirs: list[str]) -> str:
+    """The suite's name when reporting one suite's results folder, else "Leaderboard"."""
+    if len(dirs) == 1:
+        try:
+            return json.loads((Path(dirs[0]) / "suite.json").read_text())["name"]
+        except (OSError, ValueError, KeyError):
+            pass
+    return "Leaderboard"
+
+
+def render(
+    t: Tables, fmt_name: str = "md", title: str = "Leaderboard", sort_by: str | None = None
+) -> str:
+    """The leaderboard as markdown, CSV (unrounded) or JSON (unrounded records)."""
+    if fmt_name == "md":
+        return leaderboard_markdown(t, title, sort_by)
+    agg = aggregate(t, sort_by)
+    if fmt_name == "csv":
+        return agg.to_csv(index=False)
+    if fmt_name == "json":
+        return json.dumps(_records(agg), indent=2) + "\n"
+    raise UserError(f"--format: {fmt_name!r}; choose md, csv or json")
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def flatten(obj, prefix: str = "") -> dict[str, object]:
+    """Dotted paths (``a.b[1].c``) to leaf values."""
+    if isinstance(obj, dict) and obj:
+        out: dict[str, object] = {}
+        for k, v in obj.items():
+            out |= flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(obj, list) and obj:
+        out = {}
+        for i, v in enumerate(obj):
+            out |= flatten(v, f"{prefix}[{i}]")
+        return out
+    return {prefix: obj}
+
+
+def _spec_of(run: Path) -> dict:
+    for name in ("spec.json", "run_spec.json"):
+        if (run / name).is_file():
+            spec = json.loads((run / name).read_text())
+            for k in ("meta", "out"):
+                spec.pop(k, None)
+            return spec
+    raise UserError(f"{run}: not a run folder (no spec.json)")
+
+
+def spec_differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    fa, fb = flatten(a), flatten(b)
+    missing = "(absent)"
+    keys = list(dict.fromkeys([*fa, *fb]))
+    return [
+        (k, fa.get(k, missing), fb.get(k, missing))
+        for k in keys
+        if fa.get(k, missing) != fb.get(k, missing)
+    ]
+
+
+def compare(run_a: str | Path, run_b: str | Path) -> str:
+    """Markdown: the two runs' spec differences (dotted paths) and metrics side by side."""
+    from mtbench.results import read_runs
+
+    a, b = Path(run_a), Path(run_b)
+    diffs = spec_differences(_spec_of(a), _spec_of(b))
+    t = read_runs([a, b])
+    ra, rb = t.runs.iloc[0], t.runs.iloc[1]
+    lines = [f"# {a} (A) vs {b} (B)", "", "## Spec differences", ""]
+    if diffs:
+        lines += _table(["field", "A", "B"], [[k, _j(x), _j(y)] for k, x, y in diffs])
+    else:
+        lines.append("The specs are identical (meta and out aside).")
+    lines += ["", "## Results", ""]
+    rows = [["status", str(ra["status"]), str(rb["status"]), "", "", ""]]
+    for col in ["steps", "wall_s", "imgs_per_s", *metric_columns(t.runs)]:
+        rows.append([col, *_delta(ra[col], rb[col]), _better(col, ra[col], rb[col])])
+    lines += _table(["", "A", "B", "B - A", "change", "better"], rows)
+    return "\n".join(lines) + "\n"
+
+
+def _better(col: str, x, y) -> str:
+    """Which run is better on ``col`` (img/s and metrics by their direction; wall time lower)."""
+    if col == "steps" or pd.isna(x) or pd.isna(y):
+        return ""
+    if x == y:
+        return "="
+    higher = col == "imgs_per_s" or (col != "wall_s" and higher_is_better(col))
+    return "B" if (y > x) == higher else "A"
+
+
+def _j(v: object) -> str:
+    return json.dumps(v) if not isinstance(v, str) else v
+
+
+def _delta(x, y) -> list[str]:
+    x = float(x) if x is not None and not pd.isna(x) else math.nan
+    y = float(y) if y is not None and not pd.isna(y) else math.nan
+    d = y - x
+    rel = f"{d / abs(x) * 100:+.1f}%" if x and not math.isnan(d) else DASH
+    return [fmt(x), fmt(y), DASH if math.isnan(d) else f"{d:+.4g}", rel]

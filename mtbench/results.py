@@ -1,0 +1,284 @@
+"""Run folders -> three pandas tables (runs, steps, evals), and the per-variant aggregation.
+
+The run folders are the source of truth; tables are derived from them, so they can always
+be regenerated. ``runs`` has one row per run folder (its spec, status, throughput and final
+metrics as columns), ``steps`` and ``evals`` are the runs' own tables stacked. ``aggregate``
+turns them into a leaderboard: per variant, mean and std over seeds of every final metric,
+images per second and wall time, and the per-phase step time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from mtbench.errors import UserError
+from mtbench.io import atomic_write_bytes, write_parquet
+
+RUN_COLUMNS = [
+    "run_id",
+    "suite",
+    "variant",
+    "seed",
+    "status",
+    "spec_hash",
+    "dataset",
+    "generator",
+    "heads",
+    "loss",
+    "weighting",
+    "device",
+    "torch",
+    "threads",
+    "steps",
+    "steps_planned",
+    "wall_s",
+    "train_s",
+    "imgs_per_s",
+    "attempts",
+    "error",
+    "path",
+]
+PHASES = ["data", "d_fwd", "d_bwd", "d_opt", "g_fwd", "g_bwd", "g_opt", "ema"]
+FIRST_METRICS = ["fid", "kid", "precision", "recall", "f_score", "intra_fid", "isc", "accuracy"]
+# Metrics where larger is better (as mtbench.evaluate.evaluator.HIGHER_IS_BETTER, which a test
+# keeps in sync; not imported, so reading tables never loads torch-fidelity).
+HIGHER_IS_BETTER = {"isc", "precision", "recall", "f_score", "accuracy", "evaluator_accuracy"}
+RUN_FILES = ("spec.json", "summary.json", "run_spec.json")
+
+
+class Tables(NamedTuple):
+    runs: pd.DataFrame
+    steps: pd.DataFrame
+    evals: pd.DataFrame
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric in HIGHER_IS_BETTER or metric.startswith("accuracy/")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def is_run_dir(path: Path) -> bool:
+    return any((path / f).is_file() for f in RUN_FILES)
+
+
+def find_run_dirs(paths: list[str | Path]) -> list[Path]:
+    """Each path is a run folder, or a folder of run folders (a suite's results)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise UserError(f"{p}: no such folder")
+        if is_run_dir(p):
+            found.append(p)
+        else:
+            found += sorted(c for c in p.iterdir() if c.is_dir() and is_run_dir(c))
+    return found
+
+
+def _run_ids(dirs: list[Path]) -> list[str]:
+    """Folder names; qualified by the parent folder where two names collide."""
+    names = [d.name for d in dirs]
+    return [f"{d.parent.name}/{d.name}" if names.count(d.name) > 1 else d.name for d in dirs]
+
+
+def read_runs(paths: list[str | Path]) -> Tables:
+    """The runs, steps and evals tables of every run folder under ``paths``."""
+    dirs = find_run_dirs(paths)
+    rows, steps, evals = [], [], []
+    for root, run_id in zip(dirs, _run_ids(dirs)):
+        rows.append(run_row(root, run_id))
+        for name, into in (("steps.parquet", steps), ("evals.parquet", evals)):
+            if (root / name).is_file():
+                df = pd.read_parquet(root / name)
+                into.append(
+                    df.assign(run_id=run_id)[["run_id", *df.columns.drop("run_id", "ignore")]]
+                )
+    runs = pd.DataFrame(rows, columns=None) if rows else pd.DataFrame(columns=RUN_COLUMNS)
+    runs = runs[RUN_COLUMNS + order_metrics([c for c in runs.columns if c not in RUN_COLUMNS])]
+    return Tables(runs, _concat(steps, ["run_id", "step"]), _concat(evals, ["run_id", "step"]))
+
+
+def _concat(frames: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=first)
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_row(root: Path, run_id: str) -> dict:
+    """One runs-table row from a run folder's spec, summary and bench record."""
+    spec = _read_json(root / "spec.json") or _read_json(root / "run_spec.json")
+    summary = _read_json(root / "summary.json")
+    bench = _read_json(root / "bench.json")
+    error_file = root / "error.txt"
+    status = summary.get("status") or ("failed" if error_file.is_file() else "incomplete")
+    error = summary.get("error")
+    if error is None and status == "failed":
+        error = error_file.read_text(errors="replace").strip()
+    meta = spec.get("meta") or {}
+    train = spec.get("train") or {}
+    heads = (spec.get("discriminator") or {}).get("heads") or []
+    row = {
+        "run_id": run_id,
+        "suite": bench.get("suite"),
+        "variant": spec.get("name") or bench.get("variant"),
+        "seed": spec.get("seed", bench.get("seed")),
+        "status": status,
+        "spec_hash": meta.get("spec_hash"),
+        "dataset": _type(spec.get("dataset")),
+        "generator": _type(spec.get("generator")),
+        "heads": "+".join(h.get("type", "?") for h in heads),
+        "loss": _type(spec.get("loss")),
+        "weighting": _type(spec.get("weighting")),
+        "device": summary.get("device") or meta.get("device"),
+        "torch": meta.get("torch"),
+        "threads": meta.get("torch_threads"),
+        "steps": summary.get("steps", _last_step(root)),
+        "steps_planned": train.get("steps"),
+        "wall_s": summary.get("wall_s"),
+        "train_s": summary.get("train_s"),
+        "imgs_per_s": summary.get("imgs_per_s"),
+        "attempts": len(bench.get("attempts", [])),
+        "error": error,
+        "path": str(root),
+    }
+    return row | {k: float(v) for k, v in (summary.get("metrics") or {}).items()}
+
+
+def _type(section: dict | None) -> str | None:
+    return section.get("type") if isinstance(section, dict) else None
+
+
+def _last_step(root: Path) -> int:
+    path = root / "steps.parquet"
+    if not path.is_file():
+        return 0
+    steps = pd.read_parquet(path, columns=["step"])["step"]
+    return int(steps.max()) if len(steps) else 0
+
+
+def order_metrics(names: list[str]) -> list[str]:
+    """Headline metrics first, then per-target accuracies, others, then per-class intra-FID."""
+
+    def key(m: str) -> tuple:
+        if m in FIRST_METRICS:
+            return (0, FIRST_METRICS.index(m), m)
+        if m.startswith("accuracy/"):
+            return (1, 0, m)
+        if m == "evaluator_accuracy":
+            return (3, 0, m)
+        if m.startswith("intra_fid/"):
+            return (4, 0, m)
+        return (2, 0, m)
+
+    return sorted(names, key=key)
+
+
+def metric_columns(runs: pd.DataFrame) -> list[str]:
+    return [c for c in runs.columns if c not in RUN_COLUMNS]
+
+
+def headline_metrics(metrics: list[str]) -> list[str]:
+    """What a leaderboard shows: not the per-class intra-FIDs nor the evaluator's own score."""
+    return [m for m in metrics if not m.startswith("intra_fid/") and m != "evaluator_accuracy"]
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_tables(t: Tables, out: str | Path) -> list[Path]:
+    """runs/steps/evals as parquet plus CSV copies in ``out`` (atomic writes)."""
+    out = Path(out)
+    written = []
+    for name, df in t._asdict().items():
+        write_parquet(out / f"{name}.parquet", df)
+        buf = io.StringIO()
+        df.to_csv(buf, index=False)
+        atomic_write_bytes(out / f"{name}.csv", buf.getvalue().encode())
+        written += [out / f"{name}.parquet", out / f"{name}.csv"]
+    return written
+
+
+# ----------------------------------------------------------------------------- aggregating
+
+
+def phase_times(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per run: median seconds per phase (and in total) over logged steps after warm-up.
+
+    Warm-up is the first logged row of each run; a run with one row keeps it.
+    """
+    cols = [c for c in [f"t_{p}" for p in PHASES] + ["t_total"] if c in steps.columns]
+    if steps.empty or not cols:
+        return pd.DataFrame(columns=cols)
+    out = {}
+    for run_id, g in steps.groupby("run_id", sort=False):
+        g = g.sort_values("step")
+        warm = g.iloc[1:] if len(g) > 1 else g
+        out[run_id] = warm[cols].median()
+    return pd.DataFrame.from_dict(out, orient="index")[cols]
+
+
+def aggregate(t: Tables, sort_by: str | None = None) -> pd.DataFrame:
+    """One row per variant: done runs' mean and std (ddof 1) over seeds of every final metric,
+    images per second and wall time, and the mean over runs of per-phase median step times.
+
+    Rows are sorted by ``sort_by`` (default: fid if present, else the first metric), best first.
+    """
+    runs = t.runs
+    metrics = metric_columns(runs)
+    timing = phase_times(t.steps)
+    rows = []
+    for variant, g in runs.groupby("variant", sort=False, dropna=False):
+        done = g[g["status"] == "done"]
+        row = {
+            "variant": variant,
+            "dataset": _first(g["dataset"]),
+            "heads": _first(g["heads"]),
+            "weighting": _first(g["weighting"]),
+            "runs": len(done),
+            "not_done": len(g) - len(done),
+            "seeds": ",".join(str(s) for s in sorted(done["seed"].dropna().astype(int))),
+        }
+        for col in [*metrics, "imgs_per_s", "wall_s"]:
+            vals = pd.to_numeric(done[col], errors="coerce").dropna()
+            row[f"{col}_mean"] = vals.mean() if len(vals) else np.nan
+            row[f"{col}_std"] = vals.std(ddof=1) if len(vals) > 1 else np.nan
+        tim = timing.loc[timing.index.intersection(done["run_id"])]
+        for col in timing.columns:
+            row[col] = tim[col].mean() if len(tim) else np.nan
+        rows.append(row)
+    agg = pd.DataFrame(rows)
+    return _sort(agg, sort_by or _default_sort(metrics))
+
+
+def _first(s: pd.Series):
+    s = s.dropna()
+    return s.iloc[0] if len(s) else None
+
+
+def _default_sort(metrics: list[str]) -> str | None:
+    heads = headline_metrics(metrics)
+    return "fid" if "fid" in heads else (heads[0] if heads else None)
+
+
+def _sort(agg: pd.DataFrame, metric: str | None) -> pd.DataFrame:
+    if agg.empty or metric is None or f"{metric}_mean" not in agg:
+        return agg.reset_index(drop=True)
+    asc = not higher_is_better(metric)
+    return agg.sort_values(
+        f"{metric}_mean", ascending=asc, na_position="last", kind="stable"
+    ).reset_index(drop=True)
