@@ -283,6 +283,10 @@ class HeadPlugin(Plugin, nn.Module):
     def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def g_parameters(self) -> list[nn.Parameter]:
+        """Parameters of this head that the generator's optimizer trains (GMAN's learned lambda)."""
+        return []
+
     def score(self, side: Side) -> Tensor | None:
         """This head's real/fake logit per sample, for gradient penalties; None if it has none."""
         return None

@@ -41,7 +41,9 @@ def _save(fig, path: Path) -> Path:
 def _grid(n: int, cols: int = 3, w: float = 4.6, h: float = 3.4):
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(w * cols, h * rows), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, list(axes.flat[:n])

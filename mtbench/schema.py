@@ -14,7 +14,7 @@ from mtbench.registry import Registry
 def _variants(
     registry: Registry, kind: str, extra: dict[str, Any] | None = None, base: type | None = None
 ) -> Any:
-    """A union of one model per plugin of ``kind`` (subclassing ``base``), told apart by ``type``."""
+    """A union of one model per plugin of ``kind`` (subclassing ``base``), keyed by ``type``."""
     models = []
     for name in registry.names(kind):
         info = registry.plugins[kind].get(name)

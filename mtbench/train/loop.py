@@ -35,8 +35,11 @@ class Trainer:
         self.r, self.p, self.device, self.rank = r, parts, device, rank
         t = r.spec.train
         self.G, self.D = parts.generator, parts.discriminator
-        self.g_params = list(self.G.parameters()) + list(parts.g_weighting.parameters())
-        self.d_params = list(self.D.parameters()) + list(parts.d_weighting.parameters())
+        head_g = [q for h in self.D.heads.values() for q in h.g_parameters()]
+        g_ids = {id(q) for q in head_g}
+        self.g_params = [*self.G.parameters(), *head_g, *parts.g_weighting.parameters()]
+        d_own = [q for q in self.D.parameters() if id(q) not in g_ids]
+        self.d_params = [*d_own, *parts.d_weighting.parameters()]
         self.d_shared = list(self.D.trunk.parameters())
         self.g_shared = list(self.G.parameters())
         self.opt_g = torch.optim.Adam(self.g_params, lr=t.g.lr, betas=t.g.betas)

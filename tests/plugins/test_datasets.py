@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mtbench_plugins.datasets.digits import Digits
-from mtbench_plugins.datasets.mnist import MNIST
-from mtbench_plugins.datasets.shapes import Shapes
 
 from mtbench.api import DataSplits, TensorData
 from mtbench.errors import UserError
+from mtbench_plugins.datasets.digits import Digits
+from mtbench_plugins.datasets.mnist import MNIST
+from mtbench_plugins.datasets.shapes import Shapes
 
 SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 T10K_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -430,3 +430,27 @@ def test_registered_and_discovered(registry):
     assert ensemble.mtbench_heads() == [EnsembleHead]
     assert EnsembleHead.name == "ensemble" and EnsembleHead.description and EnsembleHead.__doc__
     assert registry.get("head", "ensemble") is EnsembleHead
+
+
+def test_gman_learned_lambda_is_trained_by_the_generator_optimizer():
+    import torch
+    from helpers import tiny_spec
+
+    from mtbench import spec as S
+    from mtbench.compose import compose
+    from mtbench.registry import Registry
+    from mtbench.train.loop import Trainer
+
+    s = tiny_spec()
+    s["discriminator"]["heads"] = [
+        {"type": "ensemble", "k": 2, "layout": "shared_trunk", "aggregator": "gman_learned"}
+    ]
+    reg = Registry.discover()
+    r = S.resolve(s, reg)
+    t = Trainer(r, compose(r, reg, torch.device("cpu")), torch.device("cpu"))
+    rho = t.D.heads["ensemble"].rho
+    assert any(q is rho for q in t.g_params) and not any(q is rho for q in t.d_params)
+    before = rho.detach().clone()
+    for _ in range(3):
+        t.train_step(timed=False)
+    assert not torch.equal(before, rho.detach())
