@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from mtbench.errors import SpecError, UserError
@@ -67,11 +67,6 @@ class VariantSpec(BaseModel):
         default_factory=dict, alias="set", description="dotted.key: JSON value"
     )
     spec: str | None = Field(None, min_length=1, description="run spec file, relative to suite")
-
-    @field_validator("overrides")
-    @classmethod
-    def _not_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_keys(v)
 
 
 class SuiteSpec(BaseModel):
@@ -109,26 +104,15 @@ class SuiteSpec(BaseModel):
             raise _error("seeds must be unique")
         return v
 
-    @field_validator("shared")
-    @classmethod
-    def _shared_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_keys(v)
 
-    @model_validator(mode="after")
-    def _base_needed(self) -> SuiteSpec:
-        if self.base is None and any(v.spec is None for v in self.variants):
-            raise ValueError("base is required unless every variant names its own spec")
-        return self
-
-
-def _check_keys(overrides: dict[str, Any]) -> dict[str, Any]:
-    for key in overrides:
-        root = key.replace("[", ".").split(".")[0]
-        if root in RESERVED:
-            raise _error(f"{key}: set by the suite (name: the variant, seed: the seeds list)")
-        if not key:
-            raise _error("an empty key; use dotted.key")
-    return overrides
+def _reserved(prefix: str, overrides: dict[str, Any]) -> list[str]:
+    """Keys the suite sets itself (the run's name, seed and folder) may not be overridden."""
+    roots = {k: k.replace("[", ".").split(".")[0] for k in overrides}
+    return [
+        f"{prefix}.{k}: set by the suite (name: the variant's, seed: from seeds, out: --out)"
+        for k, root in roots.items()
+        if root in RESERVED
+    ]
 
 
 def _overlaps(a: str, b: str) -> bool:
@@ -159,11 +143,14 @@ class Suite:
 
 def parse_suite(data: dict) -> SuiteSpec:
     try:
-        return SuiteSpec.model_validate(data)
+        suite = SuiteSpec.model_validate(data)
     except ValidationError as exc:
         from mtbench.spec import _problems
 
         raise SpecError(_problems(exc)) from None
+    if suite.base is None and any(v.spec is None for v in suite.variants):
+        raise SpecError(["base: Field required (unless every variant names its own spec)"])
+    return suite
 
 
 def load_suite(path: str | Path, registry: Registry, only: list[str] | None = None) -> Suite:
@@ -212,11 +199,14 @@ def _resolve_variant(
     from mtbench import spec as S
 
     where = f"variants[{i}]"
-    clash = [k for k in variant.overrides for s in suite.shared if _overlaps(k, s)]
-    if clash:
-        problems += [
-            f"{where}.set.{k}: also set by shared (the protocol of every variant)" for k in clash
-        ]
+    bad = _reserved("shared", suite.shared) + _reserved(f"{where}.set", variant.overrides)
+    bad += [
+        f"{where}.set.{k}: also set by shared (the protocol of every variant)"
+        for k in variant.overrides
+        if any(_overlaps(k, s) for s in suite.shared)
+    ]
+    if bad:
+        problems += bad
         return None
     try:
         data = _start_from(suite, variant, folder, where)

@@ -267,6 +267,8 @@ def evaluate_run(
     Returns the new rows and the domain evaluator's own held-out accuracy (NaN without one).
     """
     rd = RunDir(Path(run_dir))
+    if not rd.spec.exists():
+        raise UserError(f"{rd.root}: not a run folder (no spec.json)")
     ckpt = rd.last if checkpoint == "last" else rd.best
     if not ckpt.exists():
         raise UserError(f"{ckpt}: no such checkpoint; choose --checkpoint last or best")
@@ -288,8 +290,6 @@ def evaluate_run(
 def _resolve_for_eval(rd: RunDir, registry: Registry, metrics, n) -> Resolved:
     from mtbench import spec as S
 
-    if not rd.spec.exists():
-        raise UserError(f"{rd.root}: not a run folder (no spec.json)")
     data = S.read_json(rd.spec)
     data.pop("meta", None)
     data["eval"] = dict(data.get("eval") or {})

@@ -195,6 +195,11 @@ class EnsembleHead(HeadPlugin):
         except ValueError as exc:
             raise ValueError(f"ensemble member at scale {scale} ({size}x{size}): {exc}") from None
 
+    # Devices where fused members run as one vmap. On the CPU vmap's grouped convolutions
+    # measured slower than a loop (benchmarks/bench_ensemble.py), so there the stacked
+    # parameters run member by member; tests add "cpu" to check the vmap path.
+    vmap_devices: tuple[str, ...] = ("cuda",)
+
     def _stack(self, members: list[Member]) -> None:
         """Register the members' parameters stacked on a new leading dim of size K."""
         params, _ = stack_module_state(members)
@@ -218,7 +223,10 @@ class EnsembleHead(HeadPlugin):
         def one(p: dict[str, Tensor], images: Tensor) -> Tensor:
             return functional_call(template, p, (images,))
 
-        return torch.vmap(one, in_dims=(0, None), randomness="different")(params, x)
+        if x.device.type in self.vmap_devices:
+            return torch.vmap(one, in_dims=(0, None), randomness="different")(params, x)
+        k = self.cfg.k  # CPU: the stacked members one by one, measured faster than vmap there
+        return torch.stack([one({n: p[i] for n, p in params.items()}, x) for i in range(k)])
 
     def logits(self, side: Side) -> Tensor:
         """Logits (K, B) of one side: from its features (shared trunk) or its images."""

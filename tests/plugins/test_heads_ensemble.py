@@ -205,7 +205,9 @@ def stacked_grads(looped: EnsembleHead, name: str) -> torch.Tensor:
     return torch.stack([dict(m.named_parameters())[name].grad for m in looped.members])
 
 
-def test_fused_and_looped_give_the_same_terms_and_gradients(ctx):
+@pytest.mark.parametrize("vmap_devices", [("cpu", "cuda"), ("cuda",)], ids=["vmap", "sliced"])
+def test_fused_and_looped_give_the_same_terms_and_gradients(ctx, monkeypatch, vmap_devices):
+    monkeypatch.setattr(EnsembleHead, "vmap_devices", vmap_devices)
     fused, looped = pair(ctx, k=3)
     real, fake = image_side(images(seed=1)), image_side(images(seed=2, grad=True))
     outs = []
