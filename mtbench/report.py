@@ -146,8 +146,11 @@ def _left_out(t: Tables) -> list[str]:
 
 
 def _records(agg: pd.DataFrame) -> list[dict]:
-    recs = json.loads(agg.to_json(orient="records"))  # NaN -> null
-    return recs
+    """Rows as plain JSON values, floats at full precision, NaN as null."""
+    return [
+        {k: None if pd.isna(v) else (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in agg.to_dict("records")
+    ]
 
 
 def suite_title(dirs: list[str]) -> str:

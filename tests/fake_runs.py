@@ -36,7 +36,12 @@ def fake_run(
         "loss": {"type": "hinge"},
         "weighting": {"type": weighting},
         "train": {"steps": last, "batch_size": 8},
-        "meta": {"spec_hash": f"hash-{variant}", "torch": "9.9", "device": "cpu", "torch_threads": 1},
+        "meta": {
+            "spec_hash": f"hash-{variant}",
+            "torch": "9.9",
+            "device": "cpu",
+            "torch_threads": 1,
+        },
     }
     (root / "spec.json").write_text(json.dumps(spec))
     if status == "failed":
@@ -102,7 +107,9 @@ def fake_suite(out: Path) -> Path:
     for (variant, seed), metrics in FAKE.items():
         weighting = "uncertainty" if variant == "unc" else "fixed"
         weights = [1.0, 0.9, 0.8, 0.7] if variant == "unc" else None
-        fake_run(out / f"{variant}-s{seed}", variant, seed, metrics, STEP_TIMES[seed], weighting, weights)
+        fake_run(
+            out / f"{variant}-s{seed}", variant, seed, metrics, STEP_TIMES[seed], weighting, weights
+        )
     fake_run(out / "proj-s2", "proj", 2, None, status="failed")
     fake_run(out / "unc-s1", "unc", 1, None, weighting="uncertainty", status="diverged")
     return out

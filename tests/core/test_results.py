@@ -18,9 +18,7 @@ def suite(tmp_path):
 
 def test_runs_table_has_one_row_per_folder_with_spec_status_and_final_metrics(suite):
     runs, steps, evals = results.read_runs([suite])
-    assert sorted(runs["run_id"]) == sorted(
-        [f"{v}-s{s}" for v, s in FAKE] + ["proj-s2", "unc-s1"]
-    )
+    assert sorted(runs["run_id"]) == sorted([f"{v}-s{s}" for v, s in FAKE] + ["proj-s2", "unc-s1"])
     assert list(runs.columns[: len(results.RUN_COLUMNS)]) == results.RUN_COLUMNS
     by = runs.set_index("run_id")
     for (variant, seed), metrics in FAKE.items():
@@ -72,7 +70,7 @@ def test_a_run_folder_itself_and_colliding_names_across_folders(tmp_path):
 def test_phase_times_are_medians_after_the_first_logged_row(suite):
     t = results.read_runs([suite])
     times = results.phase_times(t.steps)
-    for (variant, seed) in FAKE:
+    for variant, seed in FAKE:
         expect = float(np.median(STEP_TIMES[seed][1:]))  # first row is warm-up
         assert times.loc[f"{variant}-s{seed}", "t_d_fwd"] == pytest.approx(expect)
         assert times.loc[f"{variant}-s{seed}", "t_total"] == pytest.approx(8 * expect)

@@ -283,3 +283,20 @@ def test_registered_and_discovered(registry):
         assert cls.kind == "weighting" and cls.description and cls.__doc__
         assert registry.get("weighting", cls.name) is cls
     assert [c.name for c in ALL] == ["uncertainty", "dwa", "gradnorm", "pcgrad"]
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "dwa", "gradnorm", "pcgrad"])
+def test_runs_log_weights_and_gradient_cosines(tmp_path, name):
+    import pandas as pd
+    from helpers import tiny_spec, write_spec
+
+    from mtbench.cli import main
+
+    s = tiny_spec(out=str(tmp_path / "run"), weighting={"type": name})
+    s["train"]["steps"] = 4
+    assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 0
+    steps = pd.read_parquet(tmp_path / "run" / "steps.parquet")
+    for player, term in [("d", "aux_classifier/ce_real"), ("g", "aux_classifier/ce")]:
+        assert steps[f"weight/{player}/{term}"].notna().all()
+    cos = [c for c in steps.columns if c.startswith("diag/d/cos/")]
+    assert bool(cos) == (name in ("gradnorm", "pcgrad"))
