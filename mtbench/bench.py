@@ -307,12 +307,16 @@ def read_summary(rd: RunDir) -> dict | None:
         return None
 
 
-def decide(rd: RunDir, planned_steps: int) -> str:
-    """``skip`` a finished run, ``resume`` one with a checkpoint, else ``start``."""
+def decide(rd: RunDir, planned_steps: int, since: float | None = None) -> str:
+    """``skip`` a finished run (or one that failed after ``since``, in a concurrent bench),
+    ``resume`` one with a checkpoint, else ``start`` (a failed run is retried)."""
     s = read_summary(rd)
     if s is not None and s.get("status") == "diverged":
         return "skip"  # deterministic: a retry would diverge again
     if s is not None and s.get("status") == "done" and s.get("steps", 0) >= planned_steps:
+        return "skip"
+    error = rd.root / ERROR_FILE
+    if since is not None and error.exists() and error.stat().st_mtime >= since:
         return "skip"
     return "resume" if rd.last.exists() else "start"
 
@@ -451,6 +455,7 @@ def run_suite(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = BenchResult(out)
+    since = time.time()
     session = _session_start(out, suite, jobs)
     pending = list(suite.runs)
     active: list[Active] = []
@@ -458,7 +463,7 @@ def run_suite(
     old = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         with bar:
-            _loop(suite, out, jobs, pending, active, result, bar, poll_s)
+            _loop(suite, out, jobs, since, pending, active, result, bar, poll_s)
     except (KeyboardInterrupt, _Stop) as exc:
         result.interrupted = True
         _stop_all(active, result, forward=isinstance(exc, _Stop))
@@ -472,11 +477,11 @@ def _raise_stop(signum, frame) -> None:
     raise _Stop
 
 
-def _loop(suite, out, jobs, pending, active, result, bar, poll_s) -> None:
+def _loop(suite, out, jobs, since, pending, active, result, bar, poll_s) -> None:
     while pending or active:
         while pending and len(active) < jobs:
             planned = pending.pop(0)
-            a = _claim_and_launch(suite, out, planned, jobs, result, bar)
+            a = _claim_and_launch(suite, out, planned, jobs, since, result, bar)
             if a is not None:
                 active.append(a)
                 _show(bar, active)
@@ -490,7 +495,7 @@ def _loop(suite, out, jobs, pending, active, result, bar, poll_s) -> None:
             write_suite_tables(out)
 
 
-def _claim_and_launch(suite, out, planned, jobs, result, bar) -> Active | None:
+def _claim_and_launch(suite, out, planned, jobs, since, result, bar) -> Active | None:
     rd = RunDir(out / planned.run_id)
     lock = try_lock(rd.root / LOCK)
     if lock is None:
@@ -498,7 +503,7 @@ def _claim_and_launch(suite, out, planned, jobs, result, bar) -> Active | None:
         bar.update(1)
         bar.write(f"{planned.run_id}: being run by another process; skipped")
         return None
-    mode = decide(rd, planned.spec["train"]["steps"])
+    mode = decide(rd, planned.spec["train"]["steps"], since)
     if mode == "skip":
         unlock(lock)
         result.add("skipped")
