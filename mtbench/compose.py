@@ -19,11 +19,12 @@ from mtbench.api import (
     LatentCode,
     LossFamily,
     Side,
+    TargetInfo,
     WeightingPlugin,
 )
 from mtbench.data import BatchSource
 from mtbench.discriminator import Discriminator
-from mtbench.latent import code_width, sample_latents
+from mtbench.latent import code_width, condition_width, generator_input
 from mtbench.registry import Registry
 from mtbench.regularize import Regularizers
 from mtbench.spec import PluginSpec, Resolved, SpecError, _build
@@ -39,6 +40,7 @@ class Parts:
     generator: GeneratorPlugin
     discriminator: Discriminator
     codes: dict[str, LatentCode]
+    conditions: dict[str, TargetInfo]
     d_weighting: WeightingPlugin
     g_weighting: WeightingPlugin
     regularizers: Regularizers
@@ -54,7 +56,9 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
         for label, h in zip(labels, r.heads)
         for name, code in h.cls.latent_codes(h.cfg).items()
     }
-    generator = r.generator.cls(r.generator.cfg, GeneratorContext(info, code_width(codes)))
+    conditions = r.conditions()
+    width = code_width(codes) + condition_width(conditions)
+    generator = r.generator.cls(r.generator.cfg, GeneratorContext(info, width))
     trunk = r.trunk.cls(r.trunk.cfg, info)
     loss = r.loss.cls(r.loss.cfg)
     ctx = HeadContext(
@@ -73,12 +77,12 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
     generator.to(device)
     disc.to(device)
     source = BatchSource(splits.train, info, device)
-    d_names, g_names = probe_terms(generator, disc, source, codes, device, regs)
+    d_names, g_names = probe_terms(generator, disc, source, codes, conditions, regs)
     d_base, g_base = base_weights(r, labels, d_names, g_names)
     d_base.update({name: 1.0 for name in regs.term_names()})
     d_w = r.weighting.cls(r.weighting.cfg, d_base, disc.unbounded_terms("d")).to(device)
     g_w = r.weighting.cls(r.weighting.cfg, g_base, disc.unbounded_terms("g")).to(device)
-    return Parts(info, splits, source, generator, disc, codes, d_w, g_w, regs)
+    return Parts(info, splits, source, generator, disc, codes, conditions, d_w, g_w, regs)
 
 
 def build_trunk(spec: dict, registry: Registry, info: DataInfo) -> nn.Module:
@@ -101,25 +105,24 @@ def probe_terms(
     disc: Discriminator,
     source: BatchSource,
     codes: dict[str, LatentCode],
-    device: torch.device,
+    conditions: dict[str, TargetInfo],
     regs: Regularizers,
 ) -> tuple[list[str], list[str]]:
     """Names of every D and G term, from one tiny forward pass in eval mode (no state changes).
 
     Also checks that penalties have a real/fake score to differentiate.
     """
-    gen = torch.Generator(device).manual_seed(0)
+    gen = torch.Generator(source.device).manual_seed(0)
     modes = [(m, m.training) for m in (generator, disc)]
     generator.eval()
     disc.eval()
     try:
         real = source.sample(2, gen)
-        z, code_values = sample_latents(2, generator.z_dim, codes, gen, device)
-        labels = source.fake_labels(2, gen)
-        out = generator(z, labels)
+        x = generator_input(2, generator.z_dim, codes, conditions, source, gen)
+        out = generator(x.z, x.labels)
         rf, ff = disc.features(real.images["image"], out["image"])
         real_side = Side(real.images, real.labels, real.targets, rf)
-        fake_side = Side(out, labels, source.targets_of(labels), ff, code_values)
+        fake_side = Side(out, x.labels, source.targets_of(x.labels) | x.conditions, ff, x.codes)
         d_names = list(disc.d_terms(real_side, fake_side))
         g_names = list(disc.g_terms(fake_side, real_side))
         if regs.term_names() and disc.score(real_side) is None:

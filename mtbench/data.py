@@ -59,6 +59,13 @@ class BatchSource:
             return None
         return torch.randint(self.info.num_classes, (n,), device=self.device, generator=gen)
 
+    def sample_conditions(self, n: int, gen: torch.Generator, names) -> dict[str, Tensor]:
+        """Values of the conditioned targets, drawn jointly from random real samples."""
+        if not names:
+            return {}
+        idx = torch.randint(self.n, (n,), device=self.device, generator=gen)
+        return {k: self.data.targets[k][idx] for k in names}
+
     def targets_of(self, labels: Tensor | None) -> dict[str, Tensor]:
         """Class targets implied by conditioning labels (``DataInfo.label_targets``)."""
         if labels is None:

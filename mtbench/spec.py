@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mtbench.api import DataInfo, Plugin, PluginConfig, Regularizer
+from mtbench.api import DataInfo, Plugin, PluginConfig, Regularizer, TargetInfo
 from mtbench.errors import SpecError, UserError
 from mtbench.evaluate.spec import EvalSpec, check_against
 from mtbench.registry import Registry
@@ -85,6 +85,9 @@ class RunSpec(Strict):
     discriminator: DiscriminatorSpec
     loss: PluginSpec = PluginSpec(type="ns")
     weighting: PluginSpec = PluginSpec(type="fixed")
+    condition_on: list[str] = Field(
+        [], description="data-set targets the generator is also conditioned on (drawn from data)"
+    )
     regularizers: list[PluginSpec] = Field(
         [], description="penalties and augmentations: gradient_penalty, r1, r2, diffaugment"
     )
@@ -121,6 +124,10 @@ class Resolved:
     def head_labels(self) -> list[str]:
         """Unique term prefixes: a head's label, else its type (numbered when repeated)."""
         return _unique([h.label or h.type for h in self.spec.discriminator.heads])
+
+    def conditions(self) -> dict[str, TargetInfo]:
+        """The targets the generator is conditioned on besides the primary label."""
+        return {name: self.data_info.targets[name] for name in self.spec.condition_on}
 
     def regularizer_labels(self) -> list[str]:
         return _unique([r.type for r in self.spec.regularizers])
@@ -259,6 +266,7 @@ def resolve(data: dict, registry: Registry) -> Resolved:
     for b in built.values():
         problems += [f"{b.path}: {msg}" for msg in b.cls.check(b.cfg, info)]
     problems += check_against(spec.eval, info)
+    problems += _check_conditions(spec.condition_on, info)
     if problems:
         raise SpecError(problems)
     heads = [built[f"discriminator.heads[{i}]"] for i in range(len(head_specs))]
@@ -294,6 +302,16 @@ def _build(
     except ValidationError as exc:
         problems.extend(_problems(exc, path))
         return None
+
+
+def _check_conditions(names: list[str], info: DataInfo) -> list[str]:
+    ok = sorted(k for k, t in info.targets.items() if t.kind in ("class", "continuous"))
+    return [
+        f"condition_on[{i}]: {name!r} is not a class or continuous target of this data set; "
+        f"declared: {', '.join(ok) or 'none'}"
+        for i, name in enumerate(names)
+        if name not in ok
+    ]
 
 
 def _wrong_base(path: str, cls: type[Plugin]) -> str | None:

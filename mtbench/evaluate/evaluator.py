@@ -22,7 +22,8 @@ from mtbench.evaluate.spec import EvalSpec, check_against, needs_domain, resolve
 # Row metrics where a larger value is better; every other metric (fid, kid, ...) is a distance.
 HIGHER_IS_BETTER = {"isc", "precision", "recall", "f_score", "accuracy", "evaluator_accuracy"}
 
-Generate = Callable[[Tensor | None], Tensor]
+# generate(labels) -> uint8 images; with conditioned targets generate(labels, conditions)
+Generate = Callable[..., Tensor]
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:
@@ -33,6 +34,15 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
         return True
     higher = metric in HIGHER_IS_BETTER or metric.startswith("accuracy/")
     return new > old if higher else new < old
+
+
+def condition_values(real: TensorData, names: list[str], n: int, seed: int) -> dict[str, Tensor]:
+    """Values of conditioned targets for ``n`` samples, drawn (seeded) from the real split."""
+    if not names:
+        return {}
+    gen = torch.Generator().manual_seed(seed + 17)
+    idx = torch.randint(len(real), (n,), generator=gen)
+    return {k: real.targets[k][idx].cpu() for k in names}
 
 
 def balanced_labels(n: int, num_classes: int, seed: int) -> Tensor | None:
@@ -51,7 +61,13 @@ class Evaluator:
     """
 
     def __init__(
-        self, spec: EvalSpec, data: DataSplits, info: DataInfo, device: torch.device, seed: int
+        self,
+        spec: EvalSpec,
+        data: DataSplits,
+        info: DataInfo,
+        device: torch.device,
+        seed: int,
+        conditions: list[str] = (),
     ) -> None:
         problems = check_against(spec, info, data)
         if problems:
@@ -65,6 +81,7 @@ class Evaluator:
             real.images.cpu(), None if real.labels is None else real.labels.cpu()
         )
         self.labels = balanced_labels(spec.n_samples, info.num_classes, seed)
+        self.conditions = condition_values(real, list(conditions), spec.n_samples, seed)
         self.domain: DomainModel | None = None
         self.extractor: Extractor | None = None
         self.real_digest = ""
@@ -139,7 +156,14 @@ class Evaluator:
             got = 0
             while got < n:
                 labels = None if self.labels is None else self.labels[got : got + bs]
-                out = generate(None if labels is None else labels.to(self.device))
+                labels = None if labels is None else labels.to(self.device)
+                if self.conditions:
+                    cond = {
+                        k: v[got : got + bs].to(self.device) for k, v in self.conditions.items()
+                    }
+                    out = generate(labels, cond)
+                else:
+                    out = generate(labels)
                 want = (info.channels, info.size, info.size)
                 if out.dtype != torch.uint8 or out.dim() != 4 or tuple(out.shape[1:]) != want:
                     raise ValueError(
@@ -171,6 +195,7 @@ class Evaluator:
         ctx = EvalContext(
             fake=fake,
             fake_labels=self.labels,
+            fake_conditions=self.conditions,
             real=self.real,
             real_digest=self.real_digest,
             info=self.info,

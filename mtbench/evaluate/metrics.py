@@ -95,6 +95,7 @@ class EvalContext:
     kid_subset_size: int
     batch_size: int
     cache_root: Path
+    fake_conditions: dict[str, Tensor] = field(default_factory=dict)  # (N, ...) CPU values
     _fidelity: dict | None = field(default=None, repr=False)
     _domain_out: dict | None = field(default=None, repr=False)
 
@@ -181,6 +182,21 @@ def conditional_accuracy(
     return out
 
 
+def condition_scores(outputs: dict[str, Tensor], conditions: dict[str, Tensor]) -> dict[str, float]:
+    """Per conditioned target: accuracy (class targets) or mean absolute error (continuous),
+    between the condition a sample was generated with and the evaluator's reading of it."""
+    out = {}
+    for name, value in conditions.items():
+        if f"class:{name}" in outputs:
+            got = outputs[f"class:{name}"].argmax(1)
+            out[f"accuracy/{name}"] = (got == value.long()).double().mean().item()
+        elif f"regress:{name}" in outputs:
+            pred = outputs[f"regress:{name}"].reshape(value.shape[0], -1)
+            err = (pred - value.float().reshape(value.shape[0], -1)).abs()
+            out[f"mae/{name}"] = err.mean().item()
+    return out
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -232,6 +248,7 @@ def intra_fid(ctx: EvalContext) -> list[dict]:
 def accuracy(ctx: EvalContext) -> list[dict]:
     """Conditional accuracy of the generated images under the domain evaluator (no reals)."""
     values = conditional_accuracy(ctx.domain_outputs(), ctx.fake_labels, ctx.info)
+    values |= condition_scores(ctx.domain_outputs(), ctx.fake_conditions)
     d = ctx.domain
     return [
         ctx.row(k, v, feature_extractor="domain", extractor_hash=d.hash, n_real=0)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from mtbench.api import Side
 from mtbench.compose import Parts
 from mtbench.errors import NonFiniteLoss
-from mtbench.latent import sample_latents
+from mtbench.latent import GenInput, generator_input
 from mtbench.spec import Resolved
 from mtbench.train.ema import EMA
 from mtbench.train.state import restore_rng, rng_state
@@ -72,13 +72,14 @@ class Trainer:
         self.step += 1
         return d_terms, g_terms
 
-    def _fake(self, n: int) -> tuple[dict[str, Tensor], Tensor | None, dict[str, Tensor]]:
-        z, codes = sample_latents(n, self.G.z_dim, self.p.codes, self.gen, self.device)
-        labels = self.p.source.fake_labels(n, self.gen)
-        return self.G(z, labels), labels, codes
+    def _fake(self, n: int) -> tuple[dict[str, Tensor], GenInput]:
+        p = self.p
+        x = generator_input(n, self.G.z_dim, p.codes, p.conditions, p.source, self.gen)
+        return self.G(x.z, x.labels), x
 
-    def _fake_side(self, out, labels, codes, features) -> Side:
-        return Side(out, labels, self.p.source.targets_of(labels), features, codes)
+    def _fake_side(self, out: dict[str, Tensor], x: GenInput, features: Tensor | None) -> Side:
+        targets = self.p.source.targets_of(x.labels) | x.conditions
+        return Side(out, x.labels, targets, features, x.codes)
 
     def _d_step(self, tm) -> tuple[dict[str, Tensor], Side]:
         n = self.r.spec.train.batch_size
@@ -87,7 +88,7 @@ class Trainer:
         regs = self.p.regularizers
         with tm("d_fwd"), self.autocast:
             with torch.no_grad():
-                out, labels, codes = self._fake(n)
+                out, x = self._fake(n)
                 real_img = regs.augment(batch.images["image"], self.gen)
                 fake_img = regs.augment(out["image"], self.gen)
             real_grad, fake_grad = regs.input_grads(self.step)
@@ -95,7 +96,7 @@ class Trainer:
             fake_img.requires_grad_(fake_grad)
             rf, ff = self.D.features(real_img, fake_img)
             real = Side({**batch.images, "image": real_img}, batch.labels, batch.targets, rf)
-            fake = self._fake_side({**out, "image": fake_img}, labels, codes, ff)
+            fake = self._fake_side({**out, "image": fake_img}, x, ff)
             terms = self.D.d_terms(real, fake)
             if regs:
                 terms.update(regs.d_terms(self.D, real, fake, self.step))
@@ -112,14 +113,14 @@ class Trainer:
     def _g_step(self, tm, real: Side) -> dict[str, Tensor]:
         n = self.r.spec.train.batch_size
         with tm("g_fwd"), self.autocast:
-            out, labels, codes = self._fake(n)
+            out, x = self._fake(n)
             if self.D.g_needs_real:
                 with torch.no_grad():
                     real_img = self.p.regularizers.augment(real.images["image"], self.gen)
                     real.features = self.D.trunk(real_img)
             fake_img = self.p.regularizers.augment(out["image"], self.gen)
             ff = self.D.fake_features(fake_img)
-            fake = self._fake_side({**out, "image": fake_img}, labels, codes, ff)
+            fake = self._fake_side({**out, "image": fake_img}, x, ff)
             terms = self.D.g_terms(fake, real)
         check_finite(terms, self.step, "G")
         with tm("g_bwd"):

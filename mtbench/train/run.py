@@ -13,6 +13,7 @@ from mtbench.compose import compose
 from mtbench.data import to_uint8
 from mtbench.errors import NonFiniteLoss, UserError
 from mtbench.io import load_torch, save_torch, write_json, write_parquet
+from mtbench.latent import generator_input
 from mtbench.registry import Registry
 from mtbench.rundir import RunDir, default_out, provenance, spec_hash
 from mtbench.spec import Resolved
@@ -42,12 +43,12 @@ class RunFiles(RunHooks):
         self.best: float | None = _best_so_far(self.eval_rows, r.spec.eval.best_metric)
         p = trainer.p
         self.inputs = fixed_inputs(
-            p.info,
+            p.source,
             trainer.G.z_dim,
             p.codes,
+            p.conditions,
             r.spec.log.samples_per_class,
             r.spec.seed,
-            trainer.device,
         )
 
     def on_log(self, row: dict) -> None:
@@ -107,19 +108,24 @@ class RunFiles(RunHooks):
 
 
 def make_generate(trainer: Trainer, generator: torch.nn.Module):
-    """labels -> uint8 images from ``generator``, with its own noise stream per evaluation."""
+    """(labels, conditions) -> uint8 images from ``generator``, with its own noise stream."""
+    p = trainer.p
     gen = torch.Generator(trainer.device).manual_seed(trainer.r.spec.seed + 7)
-    from mtbench.latent import sample_latents
 
     @torch.no_grad()
-    def generate(labels: torch.Tensor | None) -> torch.Tensor:
+    def generate(labels: torch.Tensor | None, conditions: dict | None = None) -> torch.Tensor:
         n = len(labels) if labels is not None else trainer.r.spec.eval.batch_size
-        z, _ = sample_latents(n, trainer.G.z_dim, trainer.p.codes, gen, trainer.device)
+        if labels is not None:
+            labels = labels.to(trainer.device)
+        if conditions is not None:
+            conditions = {k: v.to(trainer.device) for k, v in conditions.items()}
+        x = generator_input(
+            n, trainer.G.z_dim, p.codes, p.conditions, p.source, gen, labels, conditions
+        )
         was = generator.training
         generator.eval()
         try:
-            labels = None if labels is None else labels.to(trainer.device)
-            return to_uint8(generator(z, labels)["image"])
+            return to_uint8(generator(x.z, x.labels)["image"])
         finally:
             generator.train(was)
 
@@ -214,7 +220,9 @@ def _evaluator(r: Resolved, parts, device):
         return None
     from mtbench.evaluate import Evaluator
 
-    ev = Evaluator(r.spec.eval, parts.splits, parts.info, device, r.spec.seed)
+    ev = Evaluator(
+        r.spec.eval, parts.splits, parts.info, device, r.spec.seed, list(parts.conditions)
+    )
     ev.prepare()
     return ev
 

@@ -10,9 +10,10 @@ import torch
 from torch import Tensor
 from torchvision.utils import save_image
 
-from mtbench.api import DataInfo, LatentCode
+from mtbench.api import LatentCode, TargetInfo
+from mtbench.data import BatchSource
 from mtbench.io import atomic_write_bytes
-from mtbench.latent import sample_latents
+from mtbench.latent import generator_input
 
 
 @dataclass
@@ -23,21 +24,22 @@ class FixedInputs:
 
 
 def fixed_inputs(
-    info: DataInfo,
+    source: BatchSource,
     z_dim: int,
     codes: dict[str, LatentCode],
+    conditions: dict[str, TargetInfo],
     per_class: int,
     seed: int,
-    device: torch.device,
 ) -> FixedInputs:
     """Noise drawn from its own generator, so grids never disturb the training RNG."""
+    info = source.info
     rows = info.num_classes or per_class
-    gen = torch.Generator(device).manual_seed(seed + 1_000_003)
-    z, _ = sample_latents(rows * per_class, z_dim, codes, gen, device)
+    gen = torch.Generator(source.device).manual_seed(seed + 1_000_003)
     labels = None
     if info.num_classes:
-        labels = torch.arange(info.num_classes, device=device).repeat_interleave(per_class)
-    return FixedInputs(z, labels, per_class)
+        labels = torch.arange(info.num_classes, device=source.device).repeat_interleave(per_class)
+    x = generator_input(rows * per_class, z_dim, codes, conditions, source, gen, labels)
+    return FixedInputs(x.z, labels, per_class)
 
 
 @torch.no_grad()
