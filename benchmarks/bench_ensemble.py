@@ -176,13 +176,20 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--vmap-on-cpu", action="store_true", help="fused members as one vmap")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    if args.vmap_on_cpu:
+        from mtbench_plugins.heads.ensemble import EnsembleHead
+
+        EnsembleHead.vmap_devices = ("cpu", "cuda")
     registry = bench_registry()
     trainers = {v: build(v, args.width, args.batch, registry) for v in VARIANTS}
     print(
         f"one D+G step, K={K}, 28x28, batch {args.batch}, width {args.width}, "
-        f"torch {torch.__version__}, 1 thread, {args.rounds} interleaved rounds"
+        f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} interleaved rounds, "
+        f"fused = {'vmap' if args.vmap_on_cpu else 'stacked members one by one'} on the CPU"
     )
     print(report(measure(trainers, args.rounds, args.warmup)))
 

@@ -275,7 +275,7 @@ def try_lock(path: Path) -> int | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        pass
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
@@ -318,7 +318,7 @@ def decide(rd: RunDir, planned_steps: int, since: float | None = None) -> str:
     error = rd.root / ERROR_FILE
     if since is not None and error.exists() and error.stat().st_mtime >= since:
         return "skip"
-    return "resume" if rd.last.exists() else "start"
+    return "start"
 
 
 def _threads(planned: PlannedRun, rd: RunDir, jobs: int) -> int | None:
