@@ -47,7 +47,7 @@ RUN_SPEC = "run_spec.json"  # the resolved spec a run process was started with
 BENCH_FILE = "bench.json"  # suite, variant, seed and every attempt of a run folder
 ERROR_FILE = "error.txt"
 ERROR_TAIL = 40  # lines of a failed run's stderr kept in error.txt
-FINAL = ("done", "diverged")  # statuses a re-run does not retry
+STOPPED = (130, 143, -signal.SIGINT, -signal.SIGTERM)  # return codes of a run stopped by a signal
 
 
 def _error(msg: str) -> PydanticCustomError:
@@ -318,7 +318,7 @@ def decide(rd: RunDir, planned_steps: int, since: float | None = None) -> str:
     error = rd.root / ERROR_FILE
     if since is not None and error.exists() and error.stat().st_mtime >= since:
         return "skip"
-    return "start"
+    return "resume" if rd.last.exists() else "start"
 
 
 def _threads(planned: PlannedRun, rd: RunDir, jobs: int) -> int | None:
@@ -401,6 +401,8 @@ def finish(a: Active) -> str:
     status = s.get("status") if s else None
     if status in ("done", "diverged", "interrupted") and rc in (0, 1, 130):
         return status
+    if rc in STOPPED:  # Ctrl-C or SIGTERM before the run could checkpoint: not its fault
+        return "interrupted"
     tail = _tail(a.rd.root / "stderr.txt", ERROR_TAIL)
     atomic_write_bytes(
         a.rd.root / ERROR_FILE,

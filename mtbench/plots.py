@@ -62,6 +62,16 @@ def _variant_of(t: Tables) -> dict[str, str]:
     return dict(zip(t.runs["run_id"], t.runs["variant"]))
 
 
+def _main_generator(ev: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each run's training-time evaluations of its main generator: the EMA one when
+    the run has it, else the raw one (not ``mtbench eval``'s later rows)."""
+    if ev.empty or "generator" not in ev:
+        return ev
+    has_ema = ev.groupby("run_id")["generator"].transform(lambda g: (g == "ema").any())
+    wanted = has_ema.map({True: "ema", False: "raw"})
+    return ev[ev["generator"] == wanted]
+
+
 def plot_final(t: Tables, path: Path) -> Path | None:
     """Bars of each headline metric per variant (mean, std over seeds); best bar highlighted."""
     agg = aggregate(t)
@@ -86,11 +96,9 @@ def plot_final(t: Tables, path: Path) -> Path | None:
 
 def plot_metrics(t: Tables, path: Path) -> Path | None:
     """Each headline metric against training step: mean line per variant, std band over seeds."""
-    ev = t.evals
+    ev = _main_generator(t.evals)
     if ev.empty or "metric" not in ev:
         return None
-    if "generator" in ev:
-        ev = ev[ev["generator"] != "raw"]
     metrics = headline_metrics(list(dict.fromkeys(ev["metric"])))
     metrics = [m for m in metric_columns(t.runs) if m in metrics] or metrics
     if not metrics:

@@ -17,8 +17,6 @@ from mtbench.bench import load_suite, run_suite, try_lock, unlock
 from mtbench.cli import main
 from mtbench.errors import SpecError
 
-pytestmark = pytest.mark.slow
-
 
 def write_suite(path: Path, **over) -> Path:
     base = tiny_spec()
@@ -142,6 +140,7 @@ def _wait_unlocked(lock: Path, timeout: float = 30) -> None:
     unlock(fd)
 
 
+@pytest.mark.slow
 def test_bench_killed_mid_suite_resumes_without_redoing_finished_runs(tmp_path, registry):
     long = {"train.steps": 120, "log.every": 5, "log.checkpoint_every": 5}
     variants = [{"name": "a"}, {"name": "b", "set": long}, {"name": "c"}]
@@ -177,6 +176,7 @@ def test_bench_killed_mid_suite_resumes_without_redoing_finished_runs(tmp_path, 
     assert again.counts == {"skipped": 3}
 
 
+@pytest.mark.slow
 def test_two_benches_on_one_folder_repeat_nothing_lose_nothing_and_record_failures(tmp_path):
     variants = [{"name": "a"}, {"name": "bad", "set": {"train.precision": "fp16"}}, {"name": "c"}]
     path = write_suite(tmp_path / "suite.json", variants=variants)

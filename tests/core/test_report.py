@@ -138,3 +138,16 @@ def test_compare_lists_spec_differences_and_metric_deltas(suite, capsys):
 
 def test_flatten_uses_dotted_paths_with_list_indices():
     assert flatten({"a": {"b": [1, {"c": 2}]}, "d": []}) == {"a.b[0]": 1, "a.b[1].c": 2, "d": []}
+
+
+def test_metric_curves_use_each_runs_main_generator():
+    from mtbench.plots import _main_generator
+
+    ev = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "a", "b", "b"],
+            "generator": ["ema", "raw", "last", "raw", "best"],
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    assert _main_generator(ev)["value"].tolist() == [1.0, 4.0]
