@@ -55,6 +55,8 @@ class Trainer:
             else contextlib.nullcontext()
         )
         self.step = 0
+        self.session_start = time.perf_counter()
+        self.wall_before = 0.0  # seconds spent in earlier sessions of this run (resume)
         self.timer = PhaseTimer(device)
         self.stop_requested = False
 
@@ -153,6 +155,7 @@ class Trainer:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "rng": rng_state(self.gen),
+            "wall_s": self.wall_before + time.perf_counter() - self.session_start,
         }
 
     def load_state_dict(self, s: dict) -> None:
@@ -168,6 +171,7 @@ class Trainer:
         self.scaler_g.load_state_dict(s["scaler_g"])
         self.scaler_d.load_state_dict(s["scaler_d"])
         restore_rng(s["rng"], self.gen)
+        self.wall_before = float(s.get("wall_s", 0.0))
 
     def sampler(self) -> torch.nn.Module:
         """The generator used for samples and evaluation: the EMA copy when there is one."""

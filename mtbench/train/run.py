@@ -254,7 +254,8 @@ def _summary(r, rd, trainer, files, status, error, wall_s) -> dict:
         "error": error,
         "steps": trainer.step,
         "steps_planned": r.spec.train.steps,
-        "wall_s": wall_s,
+        "wall_s": trainer.wall_before + wall_s,  # all sessions of the run
+        "wall_s_session": wall_s,
         "train_s": getattr(trainer, "train_seconds", 0.0),
         "imgs_per_s": float(pd.Series(rates).median()) if rates else None,
         "device": str(trainer.device),
