@@ -1,19 +1,28 @@
 """Evaluation: FID, KID, IS, precision/recall (through torch-fidelity), intra-class FID and
-conditional accuracy, with a cached domain evaluator and the protocol recorded on every row."""
+conditional accuracy, with a cached domain evaluator and the protocol recorded on every row.
 
-from mtbench.evaluate.evaluator import Evaluator, balanced_labels, is_better
-from mtbench.evaluate.metrics import compute_metrics, conditional_accuracy, list_valid_metrics
-from mtbench.evaluate.spec import DomainRecipe, EvalSpec, check_against, resolve_cache_dir
+Names load lazily, so importing the spec model does not import torch-fidelity.
+"""
 
-__all__ = [
-    "DomainRecipe",
-    "EvalSpec",
-    "Evaluator",
-    "balanced_labels",
-    "check_against",
-    "compute_metrics",
-    "conditional_accuracy",
-    "is_better",
-    "list_valid_metrics",
-    "resolve_cache_dir",
-]
+from importlib import import_module
+
+_WHERE = {
+    "Evaluator": "evaluator",
+    "balanced_labels": "evaluator",
+    "is_better": "evaluator",
+    "compute_metrics": "metrics",
+    "conditional_accuracy": "metrics",
+    "list_valid_metrics": "metrics",
+    "DomainRecipe": "spec",
+    "EvalSpec": "spec",
+    "check_against": "spec",
+    "resolve_cache_dir": "spec",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
