@@ -79,6 +79,7 @@ def _positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[args.command](args)
     except UserError as exc:
@@ -213,7 +214,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from mtbench import results
     from mtbench.io import atomic_write_bytes
-    from mtbench.report import leaderboard_markdown, render, suite_title
+    from mtbench.report import (
+        copy_sample_grids,
+        leaderboard_markdown,
+        publish_readme,
+        render,
+        suite_title,
+    )
 
     tables = results.read_runs(args.dirs)
     if tables.runs.empty:
@@ -224,7 +231,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         results.write_tables(tables, args.out)
         md = leaderboard_markdown(tables, title, args.sort)
         atomic_write_bytes(Path(args.out) / "leaderboard.md", md.encode())
-        print(f"tables and leaderboard.md written to {args.out}", file=sys.stderr)
+        readme = publish_readme(tables, args.dirs, args.argv)
+        atomic_write_bytes(Path(args.out) / "README.md", readme.encode())
+        copy_sample_grids(tables, args.dirs, Path(args.out))
+        print(f"tables, leaderboard.md, README.md, samples written to {args.out}", file=sys.stderr)
     if args.plots:
         from mtbench.plots import write_plots
 

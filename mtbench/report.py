@@ -257,3 +257,73 @@ def _delta(x, y) -> list[str]:
     d = y - x
     rel = f"{d / abs(x) * 100:+.1f}%" if x and not math.isnan(d) else DASH
     return [fmt(x), fmt(y), DASH if math.isnan(d) else f"{d:+.4g}", rel]
+
+
+# ----------------------------------------------------------------------------- publishing
+
+
+def publish_readme(t: Tables, dirs: list[str], argv: list[str]) -> str:
+    """README of a published results folder: what made it, on what machine, in how long."""
+    lines = [f"# {suite_title(dirs)}", "", "Every file in this folder was written by mtbench.", ""]
+    for d in dirs:
+        info = _suite_info(Path(d))
+        if info.get("spec", {}).get("description"):
+            lines += [info["spec"]["description"], ""]
+        for s in info.get("sessions", []):
+            lines += _session_lines(s)
+    counts = t.runs["status"].value_counts().to_dict() if not t.runs.empty else {}
+    lines += [
+        f"Runs: {len(t.runs)} ({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}); "
+        f"summed run wall time {fmt(float(t.runs['wall_s'].sum()) / 60, 3)} min.",
+        "",
+        "This folder was written by:",
+        "",
+        f"    mtbench {' '.join(argv)}",
+        "",
+        "`leaderboard.md` has the results; `runs`, `steps` and `evals` (`.parquet`, `.csv`) the",
+        "tables; `*.png` the plots; `samples/<variant>.png` each variant's final seed-0 grid.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _suite_info(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "suite.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _session_lines(s: dict) -> list[str]:
+    from datetime import datetime
+
+    span = ""
+    if s.get("started") and s.get("finished"):
+        t0, t1 = (datetime.fromisoformat(s[k]) for k in ("started", "finished"))
+        span = f", {(t1 - t0).total_seconds() / 60:.1f} min wall"
+    return [
+        "    " + " ".join(["mtbench", *s.get("argv", [])[1:]]),
+        "",
+        f"ran {s.get('started')} to {s.get('finished')}{span}, {s.get('jobs')} jobs at a time, "
+        f"on {s.get('cpu_count')} CPU cores ({s.get('machine')}), Python {s.get('python')}, "
+        f"torch {s.get('torch')}.",
+        "",
+    ]
+
+
+def copy_sample_grids(t: Tables, dirs: list[str], out: Path) -> list[Path]:
+    """Each variant's last sample grid of its lowest seed, as ``samples/<variant>.png``."""
+    from mtbench.io import atomic_write_bytes
+    from mtbench.results import find_run_dirs
+
+    by_id = {d.name: d for d in find_run_dirs(dirs)}
+    written = []
+    for variant, runs in t.runs.sort_values("seed").groupby("variant", sort=True):
+        folder = by_id.get(runs.iloc[0]["run_id"])
+        grids = sorted((folder / "samples").glob("step_*.png")) if folder else []
+        grids = [g for g in grids if g.stem.count("_") == 1]  # the main image, not extra outputs
+        if grids:
+            path = out / "samples" / f"{variant}.png"
+            atomic_write_bytes(path, grids[-1].read_bytes())
+            written.append(path)
+    return written

@@ -151,3 +151,37 @@ def test_metric_curves_use_each_runs_main_generator():
         }
     )
     assert _main_generator(ev)["value"].tolist() == [1.0, 4.0]
+
+
+def test_published_folder_has_a_readme_with_command_machine_and_duration(suite, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    info = {
+        "name": "fake",
+        "spec": {"description": "A fake suite."},
+        "sessions": [
+            {
+                "argv": ["/x/mtbench", "bench", "s.json", "--jobs", "2"],
+                "started": "2026-01-01T10:00:00+00:00",
+                "finished": "2026-01-01T11:30:00+00:00",
+                "jobs": 2,
+                "cpu_count": 2,
+                "machine": "x86_64",
+                "python": "3.11.7",
+                "torch": "2.14.1",
+            }
+        ],
+    }
+    (suite / "suite.json").write_text(json.dumps(info))
+    first = sorted(p for p in suite.iterdir() if p.is_dir())[0]
+    (first / "samples").mkdir(exist_ok=True)
+    Image.new("RGB", (4, 4)).save(first / "samples" / "step_000010.png")
+    out = tmp_path / "pub"
+    assert main(["report", str(suite), "--out", str(out)]) == 0
+    readme = (out / "README.md").read_text()
+    assert "A fake suite." in readme and "mtbench bench s.json --jobs 2" in readme
+    assert "90.0 min wall" in readme and "2 CPU cores" in readme and "torch 2.14.1" in readme
+    assert f"mtbench report {suite} --out {out}" in readme
+    assert len(list((out / "samples").glob("*.png"))) == 1
