@@ -36,6 +36,13 @@ class Plugin:
         """Problems with using this plugin on ``data`` (empty if none); checked pre-training."""
         return []
 
+    @classmethod
+    def require(cls, cfg: PluginConfig, data: DataInfo) -> None:
+        """Raise ValueError on ``check`` problems: networks built outside a spec are checked too."""
+        problems = cls.check(cfg, data)
+        if problems:
+            raise ValueError("; ".join(problems))
+
 
 # ----------------------------------------------------------------------------- data
 
@@ -128,6 +135,7 @@ class GeneratorPlugin(Plugin, nn.Module):
     z_dim: int
 
     def __init__(self, cfg: PluginConfig, ctx: GeneratorContext) -> None:
+        self.require(cfg, ctx.data)
         nn.Module.__init__(self)
         self.cfg = cfg
         self.ctx = ctx
@@ -149,6 +157,7 @@ class TrunkPlugin(Plugin, nn.Module):
     has_batch_stats: bool = False  # True forbids running real and fake through it as one batch
 
     def __init__(self, cfg: PluginConfig, data: DataInfo) -> None:
+        self.require(cfg, data)
         nn.Module.__init__(self)
         self.cfg = cfg
         self.data = data
@@ -268,6 +277,7 @@ class HeadPlugin(Plugin, nn.Module):
     uses_trunk_features: ClassVar[bool] = True
 
     def __init__(self, cfg: PluginConfig, ctx: HeadContext) -> None:
+        self.require(cfg, ctx.data)
         nn.Module.__init__(self)
         self.cfg = cfg
         self.ctx = ctx

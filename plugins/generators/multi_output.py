@@ -88,9 +88,6 @@ class MultiOutputGenerator(GeneratorPlugin):
 
     def __init__(self, cfg: Config, ctx: GeneratorContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         data = ctx.data
         self.z_dim = cfg.z_dim
         self.in_dim = cfg.z_dim + ctx.code_dim

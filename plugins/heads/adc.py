@@ -36,9 +36,6 @@ class ADCHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         self.k = ctx.data.num_classes
         self.classifier = maybe_sn(nn.Linear(ctx.feature_dim, 2 * self.k), cfg.spectral_norm)
 

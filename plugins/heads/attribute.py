@@ -55,9 +55,6 @@ class AttributeHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         usable = attribute_targets(ctx.data)
         names = list(usable) if cfg.targets is None else list(dict.fromkeys(cfg.targets))
         self.kinds = {n: usable[n].kind for n in names}

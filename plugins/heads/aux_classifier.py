@@ -30,9 +30,6 @@ class AuxClassifierHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         self.classifier = maybe_sn(
             nn.Linear(ctx.feature_dim, ctx.data.num_classes), cfg.spectral_norm
         )

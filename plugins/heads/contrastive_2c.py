@@ -49,9 +49,6 @@ class Contrastive2CHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         self.embedding = ProxyEmbedding(
             ctx.feature_dim, ctx.data.num_classes, cfg.embed_dim, cfg.spectral_norm
         )

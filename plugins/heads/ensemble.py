@@ -150,9 +150,6 @@ class EnsembleHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         self.loss = resolve_loss(cfg.loss, ctx)
         self.uses_trunk_features = cfg.layout == "shared_trunk"  # read per instance by the core
         self.fused = False

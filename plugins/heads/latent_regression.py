@@ -72,9 +72,6 @@ class LatentRegressionHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         width = cfg.categorical + 2 * cfg.continuous
         if cfg.hidden:
             layers = [

@@ -30,9 +30,6 @@ class ProjectionHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         self.psi = nn.Linear(ctx.feature_dim, 1)
         self.embed = nn.Embedding(ctx.data.num_classes, ctx.feature_dim)
         nn.init.xavier_uniform_(self.embed.weight)

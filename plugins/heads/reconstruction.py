@@ -93,9 +93,6 @@ class ReconstructionHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         shape = target_shape(cfg.target, ctx.data)
         self.decoder = maybe_sn(Decoder(ctx.feature_dim, shape, cfg.width), cfg.spectral_norm)
 

@@ -35,9 +35,6 @@ class TwinAuxClassifierHead(HeadPlugin):
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        problems = self.check(cfg, ctx.data)
-        if problems:
-            raise ValueError("; ".join(problems))
         k, sn = ctx.data.num_classes, cfg.spectral_norm
         self.classifier = maybe_sn(nn.Linear(ctx.feature_dim, k), sn)
         self.twin = maybe_sn(nn.Linear(ctx.feature_dim, k), sn)

@@ -38,9 +38,6 @@ class DCGANTrunk(TrunkPlugin):
 
     def __init__(self, cfg: Config, data: DataInfo) -> None:
         super().__init__(cfg, data)
-        problems = self.check(cfg, data)
-        if problems:
-            raise ValueError("; ".join(problems))
         n = DOWNS[data.size]
         chans = [data.channels] + [cfg.width * 2**i for i in range(n)]
         layers: list[nn.Module] = []
