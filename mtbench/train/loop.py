@@ -164,6 +164,7 @@ class Trainer:
         self.D.load_state_dict(s["discriminator"])
         if self.ema is not None and s["ema"] is not None:
             self.ema.model.load_state_dict(s["ema"])
+            self.ema.updates = self.step
         self.p.d_weighting.load_state_dict(s["d_weighting"])
         self.p.g_weighting.load_state_dict(s["g_weighting"])
         self.opt_g.load_state_dict(s["opt_g"])
