@@ -145,3 +145,22 @@ def pairwise_cosines(names: list[str], vectors: Tensor) -> tuple[list[str], Tens
 def add_grad(param: Tensor, grad: Tensor) -> None:
     """Accumulate ``grad`` into ``param.grad`` as ``backward`` would."""
     param.grad = grad.detach().clone() if param.grad is None else param.grad + grad
+
+
+def conditioning(
+    name: str, embed: nn.Module | None, z: Tensor, in_dim: int, labels: Tensor | None
+) -> Tensor | None:
+    """Check a generator's inputs and return the class embedding of ``labels`` (None if none).
+
+    Labels are required exactly when the data has classes (``embed`` is set); ``z`` must be
+    ``z_dim + code_dim`` wide.
+    """
+    if z.shape[1] != in_dim:
+        raise ValueError(f"z has width {z.shape[1]}; expected z_dim + code_dim = {in_dim}")
+    if embed is None:
+        if labels is not None:
+            raise ValueError(f"{name} generator is unconditional (no classes); pass labels=None")
+        return None
+    if labels is None:
+        raise ValueError(f"{name} generator is class-conditional; labels are required")
+    return embed(labels)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import DataInfo, GeneratorContext, GeneratorPlugin, PluginConfig
-from mtbench_plugins.layers import ConditionalBatchNorm2d, dcgan_init
+from mtbench_plugins.layers import ConditionalBatchNorm2d, conditioning, dcgan_init
 
 # image size -> (side of the first feature map, number of stride-2 upsamplings)
 LAYOUT: dict[int, tuple[int, int]] = {16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -54,20 +54,8 @@ class DCGANGenerator(GeneratorPlugin):
         self.to_image = nn.ConvTranspose2d(chans[-1], data.channels, 4, 2, 1)
         dcgan_init(self)
 
-    def _embedding(self, labels: Tensor | None) -> Tensor | None:
-        """The class embedding of ``labels``; labels are required iff the data has classes."""
-        if self.embed is None:
-            if labels is not None:
-                raise ValueError("dcgan generator is unconditional (no classes); pass labels=None")
-            return None
-        if labels is None:
-            raise ValueError("dcgan generator is class-conditional; labels are required")
-        return self.embed(labels)
-
     def forward(self, z: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
-        if z.shape[1] != self.in_dim:
-            raise ValueError(f"z has width {z.shape[1]}; expected z_dim + code_dim = {self.in_dim}")
-        e = self._embedding(labels)
+        e = conditioning("dcgan", self.embed, z, self.in_dim, labels)
         h = self.project(z).view(z.shape[0], -1, self.start, self.start)
         h = F.relu(self.norms[0](h, e))
         for up, norm in zip(self.ups, self.norms[1:]):

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from mtbench import hookimpl
 from mtbench.api import DataInfo, GeneratorContext, GeneratorPlugin, PluginConfig
 from mtbench_plugins.generators.dcgan import LAYOUT
-from mtbench_plugins.layers import ConditionalBatchNorm2d, dcgan_init
+from mtbench_plugins.layers import ConditionalBatchNorm2d, conditioning, dcgan_init
 
 MAX_SCALE = 8  # a branch may upsample the base resolution by 2, 4 or 8
 
@@ -120,21 +120,9 @@ class MultiOutputGenerator(GeneratorPlugin):
     def outputs(self) -> dict[str, tuple[int, int, int]]:
         return dict(self.shapes)
 
-    def _embedding(self, labels: Tensor | None) -> Tensor | None:
-        """The class embedding of ``labels``; labels are required iff the data has classes."""
-        if self.embed is None:
-            if labels is not None:
-                raise ValueError("multi_output generator is unconditional; pass labels=None")
-            return None
-        if labels is None:
-            raise ValueError("multi_output generator is class-conditional; labels are required")
-        return self.embed(labels)
-
     def trunk(self, z: Tensor, labels: Tensor | None) -> Tensor:
         """The shared features (B, width, size, size) every branch reads."""
-        if z.shape[1] != self.in_dim:
-            raise ValueError(f"z has width {z.shape[1]}; expected z_dim + code_dim = {self.in_dim}")
-        e = self._embedding(labels)
+        e = conditioning("multi_output", self.embed, z, self.in_dim, labels)
         h = self.project(z).view(z.shape[0], -1, self.start, self.start)
         h = F.relu(self.norms[0](h, e))
         for up, norm in zip(self.ups, self.norms[1:]):

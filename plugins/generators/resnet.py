@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from mtbench import hookimpl
 from mtbench.api import DataInfo, GeneratorContext, GeneratorPlugin, PluginConfig
 from mtbench_plugins.generators.dcgan import LAYOUT
-from mtbench_plugins.layers import ConditionalBatchNorm2d, apply_spectral_norm
+from mtbench_plugins.layers import ConditionalBatchNorm2d, apply_spectral_norm, conditioning
 
 
 class UpBlock(nn.Module):
@@ -83,20 +83,8 @@ class ResNetGenerator(GeneratorPlugin):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def _embedding(self, labels: Tensor | None) -> Tensor | None:
-        """The shared class embedding of ``labels``; labels required iff the data has classes."""
-        if self.embed is None:
-            if labels is not None:
-                raise ValueError("resnet generator is unconditional (no classes); pass labels=None")
-            return None
-        if labels is None:
-            raise ValueError("resnet generator is class-conditional; labels are required")
-        return self.embed(labels)
-
     def forward(self, z: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
-        if z.shape[1] != self.in_dim:
-            raise ValueError(f"z has width {z.shape[1]}; expected z_dim + code_dim = {self.in_dim}")
-        e = self._embedding(labels)
+        e = conditioning("resnet", self.embed, z, self.in_dim, labels)
         h = self.project(z).view(z.shape[0], -1, self.start, self.start)
         for block in self.blocks:
             h = block(h, e)
