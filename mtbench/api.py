@@ -275,12 +275,22 @@ class HeadPlugin(Plugin, nn.Module):
     # False for heads that hold their own networks (separate-discriminator ensembles): when
     # no head reads the shared trunk's features, the core skips the trunk altogether.
     uses_trunk_features: ClassVar[bool] = True
+    # True for heads that read the primary class labels (AC, projection, contrastive, ...).
+    needs_class_labels: ClassVar[bool] = False
 
     def __init__(self, cfg: PluginConfig, ctx: HeadContext) -> None:
         self.require(cfg, ctx.data)
         nn.Module.__init__(self)
         self.cfg = cfg
         self.ctx = ctx
+
+    @classmethod
+    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
+        if cls.needs_class_labels and data.num_classes == 0:
+            return [
+                f"head {cls.name!r} needs class labels; the data set has none (num_classes == 0)"
+            ]
+        return []
 
     @classmethod
     def latent_codes(cls, cfg: PluginConfig) -> dict[str, LatentCode]:

@@ -73,13 +73,6 @@ def labels_of(side: Side, head: str) -> Tensor:
     return side.labels
 
 
-def needs_labels(head: str, num_classes: int) -> list[str]:
-    """The ``check()`` problem of a head that needs class labels on unconditional data."""
-    if num_classes > 0:
-        return []
-    return [f"head {head!r} needs class labels; the data set has none (num_classes == 0)"]
-
-
 class ProxyEmbedding(nn.Module):
     """Unit-length sample embeddings and class proxies for metric-learning heads.
 

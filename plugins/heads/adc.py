@@ -9,8 +9,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from mtbench import hookimpl
-from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import labels_of, maybe_sn, needs_labels
+from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
+from mtbench_plugins.layers import labels_of, maybe_sn
 
 
 class ADCHead(HeadPlugin):
@@ -26,13 +26,10 @@ class ADCHead(HeadPlugin):
 
     name = "adc"
     description = "ADC-GAN: 2K-way classifier over real-class and fake-class"
+    needs_class_labels = True
 
     class Config(PluginConfig):
         spectral_norm: bool = Field(False, description="spectral norm on the linear layer")
-
-    @classmethod
-    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        return needs_labels(cls.name, data.num_classes)
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)

@@ -7,8 +7,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from mtbench import hookimpl
-from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import labels_of, maybe_sn, needs_labels
+from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
+from mtbench_plugins.layers import labels_of, maybe_sn
 
 
 class AuxClassifierHead(HeadPlugin):
@@ -19,14 +19,11 @@ class AuxClassifierHead(HeadPlugin):
 
     name = "aux_classifier"
     description = "AC-GAN auxiliary classifier: cross-entropy on class logits"
+    needs_class_labels = True
 
     class Config(PluginConfig):
         d_on_fake: bool = Field(True, description="also train D's classifier on fakes (AC-GAN)")
         spectral_norm: bool = Field(False, description="spectral norm on the linear layer")
-
-    @classmethod
-    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        return needs_labels(cls.name, data.num_classes)
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)

@@ -7,8 +7,8 @@ from pydantic import Field
 from torch import Tensor
 
 from mtbench import hookimpl
-from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import ProxyEmbedding, labels_of, needs_labels, pair_masks
+from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
+from mtbench_plugins.layers import ProxyEmbedding, labels_of, pair_masks
 
 
 def contrastive_2c(embed: Tensor, proxy: Tensor, labels: Tensor, temperature: float) -> Tensor:
@@ -37,15 +37,12 @@ class Contrastive2CHead(HeadPlugin):
 
     name = "contrastive_2c"
     description = "ContraGAN conditional contrastive (2C) loss with class proxies"
+    needs_class_labels = True
 
     class Config(PluginConfig):
         embed_dim: int = Field(128, ge=1, le=4096, description="width of the embedding")
         temperature: float = Field(1.0, gt=0.0, le=100.0, description="softmax temperature t")
         spectral_norm: bool = Field(False, description="spectral norm on projection and proxies")
-
-    @classmethod
-    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        return needs_labels(cls.name, data.num_classes)
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)

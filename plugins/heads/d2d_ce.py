@@ -7,8 +7,8 @@ from pydantic import Field
 from torch import Tensor
 
 from mtbench import hookimpl
-from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import ProxyEmbedding, labels_of, needs_labels, pair_masks
+from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
+from mtbench_plugins.layers import ProxyEmbedding, labels_of, pair_masks
 
 
 def d2d_ce(
@@ -44,6 +44,7 @@ class D2DCEHead(HeadPlugin):
 
     name = "d2d_ce"
     description = "ReACGAN data-to-data cross-entropy with positive and negative margins"
+    needs_class_labels = True
 
     class Config(PluginConfig):
         embed_dim: int = Field(128, ge=1, le=4096, description="width of the embedding")
@@ -51,10 +52,6 @@ class D2DCEHead(HeadPlugin):
         pos_margin: float = Field(0.98, ge=-1.0, le=1.0, description="m_p on proxy similarity")
         neg_margin: float = Field(0.02, ge=-1.0, le=1.0, description="m_n on sample similarity")
         spectral_norm: bool = Field(False, description="spectral norm on projection and proxies")
-
-    @classmethod
-    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        return needs_labels(cls.name, data.num_classes)
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)

@@ -6,8 +6,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from mtbench import hookimpl
-from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import labels_of, maybe_sn, needs_labels, resolve_loss
+from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
+from mtbench_plugins.layers import labels_of, maybe_sn, resolve_loss
 
 
 class ProjectionHead(HeadPlugin):
@@ -17,16 +17,13 @@ class ProjectionHead(HeadPlugin):
 
     name = "projection"
     description = "class-conditional real/fake logit by projecting a class embedding"
+    needs_class_labels = True
 
     class Config(PluginConfig):
         loss: str | None = Field(
             None, min_length=1, description="loss family name; None uses the spec's loss"
         )
         spectral_norm: bool = Field(False, description="spectral norm on linear and embedding")
-
-    @classmethod
-    def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        return needs_labels(cls.name, data.num_classes)
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
