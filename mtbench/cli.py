@@ -102,12 +102,13 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from mtbench import spec
     from mtbench.registry import Registry
+    from mtbench.rundir import default_out
     from mtbench.train.run import run
 
     registry = Registry.discover()
     resolved = spec.load(args.spec, registry, _overrides(args))
     summary = run(resolved, registry, resolved.spec.out, resume=args.resume)
-    out = resolved.spec.out or f"runs/{resolved.spec.name}-s{resolved.spec.seed}"
+    out = default_out(resolved)
     if summary["status"] == "diverged":
         print(summary["error"], file=sys.stderr)
         return 1

@@ -191,7 +191,7 @@ class Trainer:
             dynamic_ncols=True,
             desc=spec.name,
         )
-        t_start, n_start = time.perf_counter(), self.step
+        t_start = time.perf_counter()
         with _stop_on_signals(self), bar:
             while self.step < total and not self.stop_requested:
                 timed = (self.step + 1) % every == 0 or self.step + 1 == total
@@ -203,7 +203,6 @@ class Trainer:
                     bar.set_postfix_str(_short(row))
                 hooks.after_step(self)
         self.train_seconds = time.perf_counter() - t_start
-        self.steps_this_session = self.step - n_start
         return "done" if self.step >= total else "interrupted"
 
     def log_row(self, d_terms: dict[str, Tensor], g_terms: dict[str, Tensor]) -> dict:
