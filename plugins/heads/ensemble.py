@@ -222,8 +222,10 @@ class EnsembleHead(HeadPlugin):
 
         if x.device.type in self.vmap_devices:
             return torch.vmap(one, in_dims=(0, None), randomness="different")(params, x)
-        k = self.cfg.k  # CPU: the stacked members one by one, measured faster than vmap there
-        return torch.stack([one({n: p[i] for n, p in params.items()}, x) for i in range(k)])
+        # CPU: the stacked members one by one, measured faster than vmap there. unbind, not
+        # p[i]: its backward stacks the K gradients once instead of adding K zero-padded copies.
+        per_member = [dict(zip(params, ps)) for ps in zip(*(p.unbind(0) for p in params.values()))]
+        return torch.stack([one(p, x) for p in per_member])
 
     def logits(self, side: Side) -> Tensor:
         """Logits (K, B) of one side: from its features (shared trunk) or its images."""
