@@ -1,5 +1,5 @@
 """Small pieces the built-in networks and heads share: conditional batch norm, spectral norm,
-DCGAN initialisation, and label/loss helpers for heads."""
+DCGAN initialisation, and label/loss helpers for heads (weightings share weightings/common.py)."""
 
 from __future__ import annotations
 
@@ -98,46 +98,6 @@ def pair_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
-
-
-# ----------------------------------------------------------------------------- weightings
-
-
-def check_terms(terms: dict[str, Tensor], base: dict[str, float], weighting: str) -> None:
-    """A clear error for an empty step or a term the weighting holds no weight for."""
-    if not terms:
-        raise ValueError(f"{weighting} weighting got no loss terms to combine")
-    missing = sorted(set(terms) - set(base))
-    if missing:
-        raise KeyError(
-            f"{weighting} weighting has no weight for term(s) {missing}; "
-            f"weighted terms are {sorted(base)}"
-        )
-
-
-def flat_grads(loss: Tensor, params: list[Tensor], retain: bool) -> list[Tensor]:
-    """d loss / d params, zeros for parameters ``loss`` does not reach; no ``.grad`` touched."""
-    if not loss.requires_grad:
-        return [torch.zeros_like(p) for p in params]
-    grads = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-
-
-def pairwise_cosines(names: list[str], vectors: Tensor) -> tuple[list[str], Tensor]:
-    """Cosine between every pair of rows of ``vectors`` (T, P), keyed ``cos/<a>|<b>``.
-
-    A pair with a zero vector has no direction: its cosine is NaN.
-    """
-    norms = vectors.norm(dim=1)
-    cos = (vectors @ vectors.t()) / (norms[:, None] * norms[None, :])
-    i, j = torch.triu_indices(len(names), len(names), offset=1).tolist()
-    keys = [f"cos/{names[a]}|{names[b]}" for a, b in zip(i, j)]
-    return keys, cos[i, j]
-
-
-def add_grad(param: Tensor, grad: Tensor) -> None:
-    """Accumulate ``grad`` into ``param.grad`` as ``backward`` would."""
-    param.grad = grad.detach().clone() if param.grad is None else param.grad + grad
 
 
 def conditioning(

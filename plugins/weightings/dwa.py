@@ -8,10 +8,10 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import PluginConfig, WeightingPlugin
-from mtbench_plugins.layers import check_terms
+from mtbench_plugins.weightings.common import SteppedWeighting, check_terms, scaled_weights
 
 
-class DWAWeighting(WeightingPlugin):
+class DWAWeighting(SteppedWeighting):
     """Dynamic weight averaging (Liu, Johns & Davison 2019, "End-to-end multi-task learning
     with attention"): with r_i = L_i(t-1) / L_i(t-2), w_i(t) = K softmax(r / T)_i over the K
     adapted terms, and the loss is sum base_i * w_i * L_i. The paper averages losses per
@@ -35,7 +35,6 @@ class DWAWeighting(WeightingPlugin):
         n = len(self.adapted)
         self.register_buffer("history", torch.zeros(2, n))  # rows: L(t-2), L(t-1)
         self.register_buffer("weights", torch.ones(n))  # the weights of the latest step
-        self.steps = 0
 
     def _next_weights(self) -> Tensor:
         if self.steps < 2:
@@ -61,16 +60,7 @@ class DWAWeighting(WeightingPlugin):
         )
 
     def current_weights(self) -> dict[str, float]:
-        out = dict(self.base)
-        for name, w in zip(self.adapted, self.weights.tolist()):
-            out[name] = self.base[name] * w
-        return out
-
-    def get_extra_state(self) -> dict:
-        return {"steps": self.steps}
-
-    def set_extra_state(self, state: dict) -> None:
-        self.steps = int(state["steps"])
+        return scaled_weights(self.base, self.adapted, self.weights)
 
 
 @hookimpl

@@ -10,7 +10,13 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import PluginConfig, WeightingPlugin
-from mtbench_plugins.layers import check_terms, flat_grads, pairwise_cosines
+from mtbench_plugins.weightings.common import (
+    SteppedWeighting,
+    check_terms,
+    flat_grads,
+    pairwise_cosines,
+    scaled_weights,
+)
 
 BETAS = (0.9, 0.999)
 EPS = 1e-8
@@ -29,7 +35,7 @@ def last_shared_layer(shared: list[Tensor]) -> Tensor | None:
     return None
 
 
-class GradNormWeighting(WeightingPlugin):
+class GradNormWeighting(SteppedWeighting):
     """GradNorm (Chen, Badrinarayanan, Lee & Rabinovich 2018, "GradNorm: gradient normalization
     for adaptive loss balancing in deep multitask networks"). Each adapted term has a weight
     w_i; the player's loss is sum base_i * w_i * L_i. Every step, with G_i = w_i ||d L_i / d W||
@@ -60,8 +66,6 @@ class GradNormWeighting(WeightingPlugin):
         n = len(self.adapted)
         for buf in ("w", "m", "v", "initial"):
             self.register_buffer(buf, torch.ones(n) if buf == "w" else torch.zeros(n))
-        self.steps = 0
-        self._diag: tuple[list[str], Tensor] = ([], torch.zeros(0))
 
     def combine(self, terms: dict[str, Tensor]) -> Tensor:
         check_terms(terms, self.base, self.name)
@@ -117,21 +121,7 @@ class GradNormWeighting(WeightingPlugin):
         self.w.sub_(self.cfg.lr * m_hat / (v_hat.sqrt() + EPS))
 
     def current_weights(self) -> dict[str, float]:
-        out = dict(self.base)
-        for name, w in zip(self.adapted, self.w.tolist()):
-            out[name] = self.base[name] * w
-        return out
-
-    def diagnostics(self) -> dict[str, float]:
-        """Cosines between term gradients on the watched layer, and each term's gradient norm."""
-        keys, values = self._diag
-        return dict(zip(keys, values.tolist()))
-
-    def get_extra_state(self) -> dict:
-        return {"steps": self.steps}
-
-    def set_extra_state(self, state: dict) -> None:
-        self.steps = int(state["steps"])
+        return scaled_weights(self.base, self.adapted, self.w)
 
 
 @hookimpl

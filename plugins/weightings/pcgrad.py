@@ -10,7 +10,13 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import PluginConfig, WeightingPlugin
-from mtbench_plugins.layers import add_grad, check_terms, flat_grads, pairwise_cosines
+from mtbench_plugins.weightings.common import (
+    SteppedWeighting,
+    add_grad,
+    check_terms,
+    flat_grads,
+    pairwise_cosines,
+)
 
 
 def project_conflicts(grads: Tensor, gen: torch.Generator) -> Tensor:
@@ -30,7 +36,7 @@ def project_conflicts(grads: Tensor, gen: torch.Generator) -> Tensor:
     return out
 
 
-class PCGradWeighting(WeightingPlugin):
+class PCGradWeighting(SteppedWeighting):
     """PCGrad (Yu, Kumar, Gupta, Levine, Hausman & Finn 2020, "Gradient surgery for multi-task
     learning"). Each term's gradient of base_i * L_i on the ``shared`` parameters (D: the
     trunk; G: the generator) is projected away from the other terms' gradients it conflicts
@@ -48,13 +54,6 @@ class PCGradWeighting(WeightingPlugin):
 
     class Config(PluginConfig):
         seed: int = Field(0, ge=0, description="seed of the random projection orders")
-
-    def __init__(
-        self, cfg: Config, base: dict[str, float], unbounded: frozenset[str] = frozenset()
-    ) -> None:
-        super().__init__(cfg, base, unbounded)
-        self.steps = 0
-        self._diag: tuple[list[str], Tensor] = ([], torch.zeros(0))
 
     def combine(self, terms: dict[str, Tensor]) -> Tensor:
         check_terms(terms, self.base, self.name)
@@ -91,17 +90,6 @@ class PCGradWeighting(WeightingPlugin):
             n = params[i].numel()
             add_grad(params[i], surgery[offset : offset + n].view_as(params[i]))
             offset += n
-
-    def diagnostics(self) -> dict[str, float]:
-        """Cosines between term gradients on the shared parameters, before surgery."""
-        keys, values = self._diag
-        return dict(zip(keys, values.tolist()))
-
-    def get_extra_state(self) -> dict:
-        return {"steps": self.steps}
-
-    def set_extra_state(self, state: dict) -> None:
-        self.steps = int(state["steps"])
 
 
 @hookimpl

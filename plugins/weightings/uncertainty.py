@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import PluginConfig, WeightingPlugin
-from mtbench_plugins.layers import check_terms
+from mtbench_plugins.weightings.common import check_terms, scaled_weights
 
 
 class UncertaintyWeighting(WeightingPlugin):
@@ -66,11 +66,7 @@ class UncertaintyWeighting(WeightingPlugin):
 
     def current_weights(self) -> dict[str, float]:
         half = 0.5 if self.cfg.regression_form else 1.0
-        precision = torch.exp(-self._s().detach()).tolist()
-        out = dict(self.base)
-        for name, p in zip(self.learned, precision):
-            out[name] = self.base[name] * half * p
-        return out
+        return scaled_weights(self.base, self.learned, half * torch.exp(-self._s().detach()))
 
 
 @hookimpl
