@@ -12,6 +12,14 @@ from mtbench.api import HeadContext, LossFamily, Side
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
 
 
+def size_problems(network: str, supported: dict[int, object], size: int) -> list[str]:
+    """The spec problem for an image size a network has no layout for; none if it has one."""
+    if size in supported:
+        return []
+    sizes = ", ".join(str(s) for s in supported)
+    return [f"{network} supports image sizes {sizes}; the data set's is {size}"]
+
+
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN initialisation (Radford et al. 2016): weights ~ N(0, 0.02), biases 0.
 

@@ -9,7 +9,12 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import DataInfo, GeneratorContext, GeneratorPlugin, PluginConfig
-from mtbench_plugins.layers import ConditionalBatchNorm2d, conditioning, dcgan_init
+from mtbench_plugins.layers import (
+    ConditionalBatchNorm2d,
+    conditioning,
+    dcgan_init,
+    size_problems,
+)
 
 # image size -> (side of the first feature map, number of stride-2 upsamplings)
 LAYOUT: dict[int, tuple[int, int]] = {16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -31,10 +36,7 @@ class DCGANGenerator(GeneratorPlugin):
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        if data.size not in LAYOUT:
-            sizes = ", ".join(str(s) for s in LAYOUT)
-            return [f"dcgan generator supports image sizes {sizes}; the data set's is {data.size}"]
-        return []
+        return size_problems("dcgan generator", LAYOUT, data.size)
 
     def __init__(self, cfg: Config, ctx: GeneratorContext) -> None:
         super().__init__(cfg, ctx)

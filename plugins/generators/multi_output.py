@@ -12,7 +12,12 @@ from torch import Tensor, nn
 from mtbench import hookimpl
 from mtbench.api import DataInfo, GeneratorContext, GeneratorPlugin, PluginConfig
 from mtbench_plugins.generators.dcgan import LAYOUT
-from mtbench_plugins.layers import ConditionalBatchNorm2d, conditioning, dcgan_init
+from mtbench_plugins.layers import (
+    ConditionalBatchNorm2d,
+    conditioning,
+    dcgan_init,
+    size_problems,
+)
 
 MAX_SCALE = 8  # a branch may upsample the base resolution by 2, 4 or 8
 
@@ -66,9 +71,9 @@ class MultiOutputGenerator(GeneratorPlugin):
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        if data.size not in LAYOUT:
-            sizes = ", ".join(str(s) for s in LAYOUT)
-            return [f"multi_output generator supports sizes {sizes}; the data set's is {data.size}"]
+        wrong_size = size_problems("multi_output generator", LAYOUT, data.size)
+        if wrong_size:
+            return wrong_size
         problems = [] if "image" in cfg.outputs else ['outputs must include "image"']
         declared = [k for k, t in data.targets.items() if t.kind == "image"]
         for name in cfg.outputs:

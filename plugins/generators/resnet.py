@@ -10,7 +10,12 @@ from torch import Tensor, nn
 from mtbench import hookimpl
 from mtbench.api import DataInfo, GeneratorContext, GeneratorPlugin, PluginConfig
 from mtbench_plugins.generators.dcgan import LAYOUT
-from mtbench_plugins.layers import ConditionalBatchNorm2d, apply_spectral_norm, conditioning
+from mtbench_plugins.layers import (
+    ConditionalBatchNorm2d,
+    apply_spectral_norm,
+    conditioning,
+    size_problems,
+)
 
 
 class UpBlock(nn.Module):
@@ -50,10 +55,7 @@ class ResNetGenerator(GeneratorPlugin):
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        if data.size not in LAYOUT:
-            sizes = ", ".join(str(s) for s in LAYOUT)
-            return [f"resnet generator supports image sizes {sizes}; the data set's is {data.size}"]
-        return []
+        return size_problems("resnet generator", LAYOUT, data.size)
 
     def __init__(self, cfg: Config, ctx: GeneratorContext) -> None:
         super().__init__(cfg, ctx)

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import DataInfo, PluginConfig, TrunkPlugin
-from mtbench_plugins.layers import apply_spectral_norm, dcgan_init
+from mtbench_plugins.layers import apply_spectral_norm, dcgan_init, size_problems
 
 # image size -> number of stride-2 convolutions (16 -> 4, 28 -> 7, 32 -> 4, 64 -> 4)
 DOWNS: dict[int, int] = {16: 2, 28: 2, 32: 3, 64: 4}
@@ -31,10 +31,7 @@ class DCGANTrunk(TrunkPlugin):
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
-        if data.size not in DOWNS:
-            sizes = ", ".join(str(s) for s in DOWNS)
-            return [f"dcgan trunk supports image sizes {sizes}; the data set's is {data.size}"]
-        return []
+        return size_problems("dcgan trunk", DOWNS, data.size)
 
     def __init__(self, cfg: Config, data: DataInfo) -> None:
         super().__init__(cfg, data)
