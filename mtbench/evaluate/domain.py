@@ -8,8 +8,6 @@ and ``DOMAIN_VERSION``, so every run on the same data uses the identical network
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from torch import Tensor, nn
 from mtbench.api import DataInfo, TensorData
 from mtbench.evaluate.hashing import data_digest, json_digest, named_digest
 from mtbench.evaluate.spec import DomainRecipe
+from mtbench.io import save_torch
 
 DOMAIN_VERSION = 1  # bump when the network or its training changes: invalidates every cache
 PRIMARY = "label"  # output name of the primary class head
@@ -134,21 +133,6 @@ def train_domain_net(train: TensorData, arch: dict, recipe: DomainRecipe) -> Dom
     return net.eval().requires_grad_(False)
 
 
-def atomic_save(obj: object, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_domain(path: str | Path) -> DomainModel:
     """Load a cached evaluator (``weights_only``) and check its weights against their digest."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -186,7 +170,7 @@ def load_or_train(
     arch = architecture(train, info, recipe)
     net = train_domain_net(train, arch, recipe)
     state = net.state_dict()
-    atomic_save({"arch": arch, "state": state, "hash": named_digest(state)}, path)
+    save_torch(path, {"arch": arch, "state": state, "hash": named_digest(state)})
     return load_domain(path)
 
 
