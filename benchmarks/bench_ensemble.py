@@ -4,7 +4,8 @@ One full step (D step, G step, EMA) through the real core: ``mtbench.spec.resolv
 ``mtbench.compose.compose`` -> ``Trainer.train_step(timed=False)``. 28x28 images, batch 64,
 DCGAN generator and DCGAN trunks of width 64, 10 classes, the ``ns`` loss:
 
-- ``separate_fused``: 4 complete discriminators stacked and run in one vmap (the default);
+- ``separate_fused``: 4 complete discriminators with stacked parameters (the default): one
+  vmap on CUDA, member by member on the CPU (``--vmap-on-cpu`` forces the vmap there);
 - ``separate_looped``: the same 4 discriminators in a Python loop (``fused: false``);
 - ``shared_trunk``: 4 linear outputs on one shared trunk.
 
