@@ -15,7 +15,7 @@ are needed). Variants are timed in interleaved rounds (the order rotating each r
 busy machine slows all of them alike; besides wall time we report the main thread's CPU time
 (``time.thread_time``), which time spent descheduled does not inflate. One torch thread.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_ensemble.py [--rounds 15] [--width 64] [--batch 64]
+    OMP_NUM_THREADS=1 python benchmarks/bench_ensemble.py [--rounds 15] [--threads 1] [--profile]
     OMP_NUM_THREADS=1 pytest benchmarks/bench_ensemble.py        # pytest-benchmark
 """
 
@@ -136,6 +136,32 @@ def measure(trainers: dict[str, Trainer], rounds: int, warmup: int) -> dict[str,
     }
 
 
+KERNELS = {"aten::convolution_backward", "aten::mkldnn_convolution", "aten::_convolution"}
+KERNELS |= {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+
+
+def kernel_share(trainer: Trainer, steps: int = 5) -> str:
+    """How much of a step's CPU time the convolution and matrix-multiply kernels take.
+
+    What is left is all that fusing K members can save on this device (per-op overhead,
+    elementwise ops), so ``1 / (1 - rest)`` bounds the speed-up any fused layout can reach.
+    """
+    from torch.profiler import profile
+
+    with profile() as prof:
+        for _ in range(steps):
+            trainer.train_step(timed=False)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    heavy = sum(e.self_cpu_time_total for e in events if e.key in KERNELS)
+    rest = 1 - heavy / total
+    return (
+        f"profile of {steps} steps: conv/matmul kernels {100 * (1 - rest):.1f}% of CPU time, "
+        f"everything else {100 * rest:.1f}% (a fused layout could be at most "
+        f"{1 / (1 - rest):.2f}x faster)"
+    )
+
+
 def report(stats: dict[str, dict]) -> str:
     lines = [f"{'variant':<17} {'median wall ms':>15} {'median CPU ms':>14}"]
     for name, s in stats.items():
@@ -179,6 +205,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--vmap-on-cpu", action="store_true", help="fused members as one vmap")
+    ap.add_argument(
+        "--profile", action="store_true", help="also profile the looped step: kernel share"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.vmap_on_cpu:
@@ -193,6 +222,8 @@ def main() -> None:
         f"fused = {'vmap' if args.vmap_on_cpu else 'stacked members one by one'} on the CPU"
     )
     print(report(measure(trainers, args.rounds, args.warmup)))
+    if args.profile:
+        print(kernel_share(trainers["separate_looped"]))
 
 
 if __name__ == "__main__":
