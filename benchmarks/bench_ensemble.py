@@ -16,7 +16,8 @@ busy machine slows all of them alike; besides wall time we report the main threa
 (``time.thread_time``), which time spent descheduled does not inflate. One torch thread.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_ensemble.py [--rounds 15] [--threads 1] [--profile]
-    OMP_NUM_THREADS=1 pytest benchmarks/bench_ensemble.py        # pytest-benchmark
+    python benchmarks/bench_ensemble.py --device cuda                # the fused vmap path
+    OMP_NUM_THREADS=1 pytest benchmarks/bench_ensemble.py            # pytest-benchmark
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def bench_registry() -> Registry:
     return Registry(found)
 
 
-def spec(variant: str, width: int, batch: int) -> dict:
+def spec(variant: str, width: int, batch: int, device: str = "cpu") -> dict:
     """The run spec of one variant."""
     head = {"type": "ensemble", "k": K, **VARIANTS[variant]}
     if head["layout"] == "separate":
@@ -101,16 +102,22 @@ def spec(variant: str, width: int, batch: int) -> dict:
         "dataset": {"type": "random28"},
         "generator": {"type": "dcgan", "width": width},
         "discriminator": {"trunk": {"type": "dcgan", "width": width}, "heads": [head]},
-        "train": {"batch_size": batch, "device": "cpu"},
+        "train": {"batch_size": batch, "device": device},
         "log": {"progress": False},
     }
 
 
-def build(variant: str, width: int = 64, batch: int = 64, registry: Registry | None = None):
+def build(
+    variant: str,
+    width: int = 64,
+    batch: int = 64,
+    registry: Registry | None = None,
+    device: str = "cpu",
+) -> Trainer:
     """A Trainer for one variant, built through resolve + compose like ``mtbench run``."""
     registry = registry or bench_registry()
-    r = resolve(spec(variant, width, batch), registry)
-    device = torch.device("cpu")
+    r = resolve(spec(variant, width, batch, device), registry)
+    device = torch.device(device)
     trainer = Trainer(r, compose(r, registry, device), device)
     head = trainer.D.heads["ensemble"]
     assert head.fused == (VARIANTS[variant].get("fused", False) and head.cfg.layout == "separate")
@@ -127,6 +134,8 @@ def measure(trainers: dict[str, Trainer], rounds: int, warmup: int) -> dict[str,
         for name in names[r % len(names) :] + names[: r % len(names)]:
             t_wall, t_cpu = time.perf_counter(), time.thread_time()
             trainers[name].train_step(timed=False)
+            if trainers[name].device.type == "cuda":
+                torch.cuda.synchronize()
             if r >= warmup:
                 cpu[name].append(time.thread_time() - t_cpu)
                 wall[name].append(time.perf_counter() - t_wall)
@@ -204,6 +213,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--vmap-on-cpu", action="store_true", help="fused members as one vmap")
     ap.add_argument(
         "--profile", action="store_true", help="also profile the looped step: kernel share"
@@ -215,14 +225,15 @@ def main() -> None:
 
         EnsembleHead.vmap_devices = ("cpu", "cuda")
     registry = bench_registry()
-    trainers = {v: build(v, args.width, args.batch, registry) for v in VARIANTS}
+    trainers = {v: build(v, args.width, args.batch, registry, args.device) for v in VARIANTS}
     print(
         f"one D+G step, K={K}, 28x28, batch {args.batch}, width {args.width}, "
         f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} interleaved rounds, "
-        f"fused = {'vmap' if args.vmap_on_cpu else 'stacked members one by one'} on the CPU"
+        f"device {args.device}, fused = "
+        f"{'vmap' if args.device == 'cuda' or args.vmap_on_cpu else 'members one by one'}"
     )
     print(report(measure(trainers, args.rounds, args.warmup)))
-    if args.profile:
+    if args.profile and args.device == "cpu":
         print(kernel_share(trainers["separate_looped"]))
 
 
