@@ -132,6 +132,31 @@ def make_generate(trainer: Trainer, generator: torch.nn.Module):
     return generate
 
 
+def restore(trainer: Trainer, path: Path, device: torch.device) -> None:
+    """Load a checkpoint into the trainer; one clear line if it is unreadable or does not fit.
+
+    A checkpoint fits only the networks that the same spec builds under the mtbench and plugin
+    versions that wrote it (``spec.json`` ``meta`` records them).
+    """
+    try:
+        state = load_torch(path, device)
+    except Exception as exc:  # truncated, not a checkpoint, or holding code (weights_only)
+        raise UserError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
+    try:
+        trainer.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise UserError(
+            f"{path}: does not fit the networks this spec builds ({_first_line(exc)}); it was "
+            "written by other mtbench or plugin versions (see meta in spec.json): install "
+            "those to resume, or start a new run with --out"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
 def _read_rows(path: Path, upto: int) -> list[dict]:
     """Rows of a table up to a step (the rest belong to steps a resume will redo)."""
     if not path.exists():
@@ -193,7 +218,7 @@ def run(
     trainer = Trainer(r, parts, device, rank)
     evaluator = _evaluator(r, parts, device)
     if resume:
-        trainer.load_state_dict(load_torch(rd.last, device))
+        restore(trainer, rd.last, device)
     spec_json["meta"] = provenance(r, device, parts.splits.provenance)
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
     if rank == 0:
@@ -286,7 +311,7 @@ def evaluate_run(
     seed_everything(r.spec.seed)
     parts = compose(r, registry, device)
     trainer = Trainer(r, parts, device)
-    trainer.load_state_dict(load_torch(ckpt, device))
+    restore(trainer, ckpt, device)
     evaluator = _evaluator(r, parts, device)
     rows = evaluator.evaluate(make_generate(trainer, trainer.sampler()), trainer.step, checkpoint)
     for row in rows:

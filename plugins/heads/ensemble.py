@@ -7,7 +7,6 @@ mean, max, GMAN's softmax (fixed or learned temperature) and Dropout-GAN's rando
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import replace
 from typing import Annotated, Any, Literal
@@ -16,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
-from torch.func import functional_call, stack_module_state
 
 from mtbench import hookimpl
 from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
+from mtbench_plugins.heads.stacked_members import StackedMembers, can_stack
 from mtbench_plugins.layers import resolve_loss
 
 Scale = Annotated[int, Field(ge=1, le=16)]
@@ -82,12 +81,13 @@ class EnsembleHead(HeadPlugin):
     Layouts: ``separate`` builds K complete discriminators (``trunk`` spec plus a linear
     output each) that look at the images themselves, so the shared trunk is skipped when no
     other head needs it. When all members share one architecture (same width and scale) and
-    hold no buffers (e.g. no spectral-norm power iteration, no batch norm), their parameters
-    are stacked into real parameters of this module and run in one ``torch.vmap`` over
-    ``torch.func.functional_call``; otherwise, or with ``fused: false``, a Python loop runs
-    them (``self.fused`` says which). State dicts of the two modes differ in key names. On
-    CPU, vmap turns the members' convolutions into grouped ones, which are no faster than the
-    loop there (benchmarks/bench_ensemble.py); fusing saves per-kernel overhead, not FLOPs.
+    hold no state but spectral norm's power-iteration vectors (no batch norm), they become
+    one ``StackedMembers`` (stacked_members.py): their parameters stacked into real
+    parameters of this module, spectral norm batched over members, run in one ``torch.vmap``
+    over ``torch.func.functional_call`` on CUDA and member by member on the CPU; otherwise,
+    or with ``fused: false``, a Python loop runs them (``self.fused`` says which). State
+    dicts of the two modes differ in key names. On the CPU fusing gains nothing: the step is
+    bound by convolution work, not per-kernel overhead (benchmarks/bench_ensemble.py).
     ``shared_trunk`` puts K linear outputs on the shared trunk's features, the seed's
     model-level sharing; the weighting sums the K D terms, so the trunk gets the sum of the
     members' gradients.
@@ -173,9 +173,9 @@ class EnsembleHead(HeadPlugin):
             for w, s in zip(widths, scales)
         ]
         same = len(set(widths)) == 1 and len(set(scales)) == 1
-        has_buffers = any(True for _ in members[0].buffers())
-        if cfg.fused and same and not has_buffers:
-            self._stack(members)
+        self.fused = cfg.fused and same and can_stack(members)
+        if self.fused:
+            self.stacked = StackedMembers(members)
         else:
             self.members = nn.ModuleList(members)
         self.batch_stats = bool(getattr(members[0].trunk, "has_batch_stats", False))
@@ -197,35 +197,11 @@ class EnsembleHead(HeadPlugin):
     # parameters run member by member; tests add "cpu" to check the vmap path.
     vmap_devices: tuple[str, ...] = ("cuda",)
 
-    def _stack(self, members: list[Member]) -> None:
-        """Register the members' parameters stacked on a new leading dim of size K."""
-        params, _ = stack_module_state(members)
-        self._names = list(params)
-        self.stacked = nn.ParameterDict(
-            {n.replace(".", "__"): nn.Parameter(p.detach().clone()) for n, p in params.items()}
-        )
-        # The template runs under functional_call; kept off the module tree (no parameters).
-        self.__dict__["_template"] = copy.deepcopy(members[0]).to("meta")
-        self.fused = True
-
     def member_logits(self, x: Tensor) -> Tensor:
         """Real/fake logits (K, B) of every member on images x (B, C, H, W)."""
-        if not self.fused:
-            return torch.stack([m(x) for m in self.members])
-        params = {n: self.stacked[n.replace(".", "__")] for n in self._names}
-        template = self.__dict__["_template"]
-        if template.training != self.training:  # off the module tree: follow train/eval here
-            template.train(self.training)
-
-        def one(p: dict[str, Tensor], images: Tensor) -> Tensor:
-            return functional_call(template, p, (images,))
-
-        if x.device.type in self.vmap_devices:
-            return torch.vmap(one, in_dims=(0, None), randomness="different")(params, x)
-        # CPU: the stacked members one by one, measured faster than vmap there. unbind, not
-        # p[i]: its backward stacks the K gradients once instead of adding K zero-padded copies.
-        per_member = [dict(zip(params, ps)) for ps in zip(*(p.unbind(0) for p in params.values()))]
-        return torch.stack([one(p, x) for p in per_member])
+        if self.fused:
+            return self.stacked(x, use_vmap=x.device.type in self.vmap_devices)
+        return torch.stack([m(x) for m in self.members])
 
     def logits(self, side: Side) -> Tensor:
         """Logits (K, B) of one side: from its features (shared trunk) or its images."""

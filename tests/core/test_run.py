@@ -110,6 +110,24 @@ def test_existing_run_is_never_overwritten_and_resume_needs_a_checkpoint(tmp_pat
     assert "the spec differs" in capsys.readouterr().err
 
 
+def test_a_checkpoint_that_does_not_fit_or_cannot_be_read_is_one_clear_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    path = write_spec(tmp_path / "s.json", tiny_spec(out=str(out)))
+    assert main(["run", str(path), "--steps", "2"]) == 0
+    last = out / "checkpoints" / "last.pt"
+    state = load_torch(last)
+    state["discriminator"] = {f"renamed.{k}": v for k, v in state["discriminator"].items()}
+    torch.save(state, last)  # as if another version had named its layers differently
+    assert main(["run", str(path), "--resume", "--steps", "4"]) == 2
+    err = capsys.readouterr().err
+    assert f"{last}: does not fit the networks this spec builds" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    last.write_bytes(b"not a checkpoint")
+    assert main(["eval", str(out), "--metrics", "accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert f"{last}: not a readable checkpoint" in err and "Traceback" not in err
+
+
 def _kill_after_first_checkpoint(spec_path: Path, out: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "mtbench", "run", str(spec_path)]

@@ -222,7 +222,7 @@ def test_fused_and_looped_give_the_same_terms_and_gradients(ctx, monkeypatch, vm
         assert torch.allclose(d1[k], d2[k], atol=1e-5)
     assert torch.allclose(g1["adv"], g2["adv"], atol=1e-5)
     assert torch.allclose(x1, x2, atol=1e-5)
-    for key, p in fused.stacked.items():
+    for key, p in fused.stacked.named_parameters():
         ref = stacked_grads(looped, key.replace("__", "."))
         assert p.shape == ref.shape
         assert torch.allclose(p.grad, ref, atol=1e-5, rtol=1e-4), key
@@ -311,8 +311,88 @@ def test_an_unsupported_member_size_names_the_member(ctx):
         make(ctx, k=1, scales=[4])  # 16 / 4 = 4: the dcgan trunk has no 4x4 layout
 
 
-def test_members_with_buffers_are_looped(ctx):
-    head = make(ctx, k=2, trunk={**SMALL_TRUNK, "spectral_norm": True})
+SN_TRUNK = {**SMALL_TRUNK, "spectral_norm": True}
+
+
+def sn_state(head: EnsembleHead) -> dict[str, torch.Tensor]:
+    """Raw weights and power-iteration vectors by plain name, stacked over members."""
+    if head.fused:
+        out = {k.replace("__", "."): p for k, p in head.stacked.named_parameters()}
+        out.update({k.replace("__", "."): b for k, b in head.stacked.named_buffers()})
+        return out
+    out = {}
+    for name, _ in head.members[0].named_parameters():
+        plain = name.replace("parametrizations.weight.original", "weight")
+        out[plain] = torch.stack([dict(m.named_parameters())[name] for m in head.members])
+    for name, _ in head.members[0].named_buffers():  # trunk.fc.parametrizations.weight.0._u
+        module, vec = name.split(".parametrizations.weight.0.")
+        stacked = torch.stack([dict(m.named_buffers())[name] for m in head.members])
+        out[f"sn{vec}.{module}.weight"] = stacked
+    return out
+
+
+@pytest.mark.parametrize("vmap_devices", [("cpu", "cuda"), ("cuda",)], ids=["vmap", "sliced"])
+def test_spectral_norm_members_fuse_and_match_the_loop_over_training_steps(
+    ctx, monkeypatch, vmap_devices
+):
+    monkeypatch.setattr(EnsembleHead, "vmap_devices", vmap_devices)
+    fused, looped = pair(ctx, k=3, trunk=SN_TRUNK)
+    assert any(n.startswith("sn_u__") for n, _ in fused.stacked.named_buffers())
+    heads = {"fused": fused, "looped": looped}
+    opts = {k: torch.optim.SGD(h.parameters(), lr=0.5) for k, h in heads.items()}
+    start = {k: v.clone() for k, v in sn_state(looped).items()}
+    for step in range(3):  # power iterations and weight updates must stay in step
+        real, fake = image_side(images(seed=step)), image_side(images(seed=10 + step))
+        terms = {}
+        for name, head in heads.items():
+            opts[name].zero_grad()
+            d = head.d_terms(real, fake)
+            g = head.g_terms(fake, real)["adv"]
+            (sum(d.values()) + g).backward()
+            opts[name].step()
+            terms[name] = torch.stack([*d.values(), g])
+        assert torch.allclose(terms["fused"], terms["looped"], atol=1e-5)
+    a, b = sn_state(fused), sn_state(looped)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+        assert not torch.allclose(b[key], start[key]), key  # u, v and weights all moved
+
+
+def test_spectral_norm_vectors_stay_put_in_eval_mode(ctx):
+    head = make(ctx, k=2, trunk=SN_TRUNK).eval()
+    before = [b.clone() for b in head.stacked.buffers()]
+    head.member_logits(images())
+    assert all(torch.equal(x, y) for x, y in zip(before, head.stacked.buffers()))
+    head.train().member_logits(images())
+    assert not all(torch.equal(x, y) for x, y in zip(before, head.stacked.buffers()))
+
+
+def test_fused_spectral_norm_divides_each_weight_by_its_largest_singular_value(ctx):
+    head = make(ctx, k=2, trunk=SN_TRUNK)
+    for _ in range(300):  # power iterations converge to the top singular vectors
+        params = head.stacked.stacked_params()
+    for name in head.stacked.sn_names:
+        top = torch.linalg.matrix_norm(params[name].flatten(2), ord=2)
+        assert torch.allclose(top, torch.ones(2), atol=1e-3), name
+
+
+class BatchNormTrunk(nn.Module):
+    """A stand-in trunk with batch statistics: state that stacking cannot carry."""
+
+    feature_dim = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(256, 4), nn.BatchNorm1d(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def test_members_with_other_buffers_are_looped(ctx):
+    ctx.build_trunk = lambda spec: BatchNormTrunk()
+    head = make(ctx, k=2)
     assert not head.fused
     d = head.d_terms(image_side(images(seed=1)), image_side(images(seed=2)))
     assert all(torch.isfinite(v) for v in d.values())
