@@ -16,6 +16,7 @@ busy machine slows all of them alike; besides wall time we report the main threa
 (``time.thread_time``), which time spent descheduled does not inflate. One torch thread.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_ensemble.py [--rounds 15] [--threads 1] [--profile]
+    OMP_NUM_THREADS=1 python benchmarks/bench_ensemble.py --spectral-norm    # SN members
     python benchmarks/bench_ensemble.py --device cuda                # the fused vmap path
     OMP_NUM_THREADS=1 pytest benchmarks/bench_ensemble.py            # pytest-benchmark
 """
@@ -91,17 +92,20 @@ def bench_registry() -> Registry:
     return Registry(found)
 
 
-def spec(variant: str, width: int, batch: int, device: str = "cpu") -> dict:
+def spec(variant: str, width: int, batch: int, device: str = "cpu", sn: bool = False) -> dict:
     """The run spec of one variant."""
     head = {"type": "ensemble", "k": K, **VARIANTS[variant]}
     if head["layout"] == "separate":
-        head["trunk"] = {"type": "dcgan", "width": width}
+        head["trunk"] = {"type": "dcgan", "width": width, "spectral_norm": sn}
     return {
         "name": f"bench-{variant}",
         "seed": 0,
         "dataset": {"type": "random28"},
         "generator": {"type": "dcgan", "width": width},
-        "discriminator": {"trunk": {"type": "dcgan", "width": width}, "heads": [head]},
+        "discriminator": {
+            "trunk": {"type": "dcgan", "width": width, "spectral_norm": sn},
+            "heads": [head],
+        },
         "train": {"batch_size": batch, "device": device},
         "log": {"progress": False},
     }
@@ -113,10 +117,11 @@ def build(
     batch: int = 64,
     registry: Registry | None = None,
     device: str = "cpu",
+    sn: bool = False,
 ) -> Trainer:
     """A Trainer for one variant, built through resolve + compose like ``mtbench run``."""
     registry = registry or bench_registry()
-    r = resolve(spec(variant, width, batch, device), registry)
+    r = resolve(spec(variant, width, batch, device, sn), registry)
     device = torch.device(device)
     trainer = Trainer(r, compose(r, registry, device), device)
     head = trainer.D.heads["ensemble"]
@@ -214,6 +219,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--spectral-norm", action="store_true", help="SN trunks (as in MT-CGAN)")
     ap.add_argument("--vmap-on-cpu", action="store_true", help="fused members as one vmap")
     ap.add_argument(
         "--profile", action="store_true", help="also profile the looped step: kernel share"
@@ -225,9 +231,11 @@ def main() -> None:
 
         EnsembleHead.vmap_devices = ("cpu", "cuda")
     registry = bench_registry()
-    trainers = {v: build(v, args.width, args.batch, registry, args.device) for v in VARIANTS}
+    args_ = (args.width, args.batch, registry, args.device, args.spectral_norm)
+    trainers = {v: build(v, *args_) for v in VARIANTS}
     print(
         f"one D+G step, K={K}, 28x28, batch {args.batch}, width {args.width}, "
+        f"spectral norm {'on' if args.spectral_norm else 'off'}, "
         f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} interleaved rounds, "
         f"device {args.device}, fused = "
         f"{'vmap' if args.device == 'cuda' or args.vmap_on_cpu else 'members one by one'}"
