@@ -368,6 +368,18 @@ def test_spectral_norm_vectors_stay_put_in_eval_mode(ctx):
     assert not all(torch.equal(x, y) for x, y in zip(before, head.stacked.buffers()))
 
 
+def test_fused_spectral_norm_state_round_trips_through_the_state_dict(ctx):
+    head = make(ctx, k=2, trunk=SN_TRUNK)
+    head.member_logits(images())  # one power iteration: the vectors now differ from a new head
+    other = make(ctx, k=2, trunk=SN_TRUNK, seed=7)
+    assert any(k.startswith("stacked.sn_u__") for k in head.state_dict())
+    other.load_state_dict(head.state_dict())
+    for a, b in zip(head.stacked.buffers(), other.stacked.buffers()):
+        assert torch.equal(a, b)
+    x = images(seed=4)
+    assert torch.equal(head.member_logits(x), other.member_logits(x))
+
+
 def test_fused_spectral_norm_divides_each_weight_by_its_largest_singular_value(ctx):
     head = make(ctx, k=2, trunk=SN_TRUNK)
     for _ in range(300):  # power iterations converge to the top singular vectors
