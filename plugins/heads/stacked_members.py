@@ -6,6 +6,7 @@ The ensemble head's fused layout. Not a plugin module (no hook): ``ensemble`` im
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -129,16 +130,30 @@ class StackedMembers(nn.Module):
         if template.training != self.training:  # off the module tree: follow train/eval here
             template.train(self.training)
 
+        low = _autocast_dtype(x.device.type) if use_vmap else None
+
         def one(p: dict[str, Tensor], vectors: dict, images: Tensor) -> Tensor:
-            return functional_call(template, self._normalised(p, vectors), (images,))
+            p = self._normalised(p, vectors)
+            if low is not None:  # under vmap autocast leaves conv biases in fp32: cast by hand
+                p = {n: t.to(low) if t.is_floating_point() else t for n, t in p.items()}
+                images = images.to(low)
+            return functional_call(template, p, (images,))
 
         params, vectors = {n: getattr(self, _key(n)) for n in self.names}, self._vectors()
         if use_vmap:
             vmapped = torch.vmap(one, in_dims=(0, 0, None), randomness="different")
-            return vmapped(params, vectors, x)
+            with torch.autocast(x.device.type, enabled=False) if low else nullcontext():
+                return vmapped(params, vectors, x)
         k = next(iter(params.values())).shape[0]
         members = zip(_unstack(params, k), _unstack(vectors, k))
         return torch.stack([one(p, vec, x) for p, vec in members])
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast casts convolutions to on this device now; None when it is off."""
+    if not torch.is_autocast_enabled(device_type):
+        return None
+    return torch.get_autocast_dtype(device_type)
 
 
 def _unstack(tree: dict, k: int) -> list[dict]:
