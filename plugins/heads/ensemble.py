@@ -228,6 +228,12 @@ class EnsembleHead(HeadPlugin):
         losses = torch.stack([self.loss.g_loss(f[i]) for i in range(self.cfg.k)])
         return {"adv": self.aggregate(losses)}
 
+    def score(self, side: Side) -> Tensor:
+        """The members' mean real/fake logit per sample, for gradient penalties (R1, R2,
+        WGAN-GP): the penalty then constrains the mean discriminator, which G follows with
+        the default aggregator. One more member pass on the side's images when separate."""
+        return self.logits(side).mean(0)
+
     def unbounded_terms(self, player: str) -> set[str]:
         if player == "d":
             return set() if self.loss.d_bounded else {f"d{i}" for i in range(self.cfg.k)}

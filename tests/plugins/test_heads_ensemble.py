@@ -454,6 +454,16 @@ def test_shared_trunk_terms_reach_features_and_head_only(ctx):
     assert fake.features.grad.abs().sum() > 0 and real.features.grad is None
 
 
+@pytest.mark.parametrize("layout", ["separate", "shared_trunk"])
+def test_score_is_the_members_mean_logit(ctx, layout):
+    head = make(ctx, k=3, layout=layout)
+    x = images(seed=3)
+    side = image_side(x)
+    side.features = torch.randn(x.shape[0], F_DIM)
+    assert torch.allclose(head.score(side), head.logits(side).mean(0))
+    assert head.score(side).shape == (x.shape[0],)
+
+
 def test_spectral_norm_divides_each_output_row_by_its_norm(ctx):
     head = hand_head(ctx, spectral_norm=True)
     with torch.no_grad():

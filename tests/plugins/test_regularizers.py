@@ -110,6 +110,20 @@ def test_runs_with_every_regularizer(tmp_path):
     assert (steps["loss/d/r1/penalty"] > 0).all()
 
 
+@pytest.mark.parametrize("layout", ["separate", "shared_trunk"])
+def test_penalties_train_an_ensemble_alone(tmp_path, layout):
+    s = tiny_spec(out=str(tmp_path / "run"))
+    head = {"type": "ensemble", "k": 2, "layout": layout}
+    if layout == "separate":
+        head["trunk"] = {"type": "dcgan", "width": 8}
+    s["discriminator"]["heads"] = [head]
+    s["regularizers"] = [{"type": "r1", "gamma": 1.0}, {"type": "gradient_penalty"}]
+    assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 0
+    steps = pd.read_parquet(tmp_path / "run" / "steps.parquet")
+    assert (steps["loss/d/r1/penalty"] > 0).all()
+    assert (steps["loss/d/gradient_penalty/penalty"] >= 0).all()
+
+
 @pytest.mark.parametrize(
     "where, value, expected",
     [
