@@ -3,11 +3,12 @@
 Each benchmark runs on one torch thread with ``benchmark.pedantic`` (fixed rounds after
 warm-up rounds, one call per round) and is timed in process CPU time (``time.process_time``),
 which time spent waiting for a core does not inflate, so that on a shared 2-core machine the
-minimum over rounds is stable to a few percent. CI compares against the committed baseline
-of this machine kind and fails when a minimum gets 20% slower (see benchmarks/README.md):
+minimum over rounds is stable to a few percent within a run (less so across runs). CI
+compares against the committed baseline of this machine kind and fails when a minimum gets
+35% slower twice in a row (see benchmarks/README.md):
 
     pytest benchmarks --benchmark-compare=benchmarks/baseline/cpu-2core.json \\
-        --benchmark-compare-fail=min:20%
+        --benchmark-compare-fail=min:35%
 
 Training steps go through the real core, as ``mtbench run`` builds them:
 ``mtbench.spec.resolve`` -> ``mtbench.compose.compose`` -> ``Trainer.train_step(timed=False)``.
