@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar, Literal
 
 import torch
@@ -210,13 +211,24 @@ class LossFamily(Plugin):
 
 @dataclass
 class PenaltyContext:
-    """What a regularizer sees in the D step. ``score`` runs trunk + heads on new images."""
+    """What a regularizer sees in the D step. ``score`` runs trunk + heads on new images.
+
+    ``real_score``/``fake_score`` are computed on first use from the step's own features, so
+    a penalty that reads only one side (R1, R2) costs no scoring pass on the other.
+    """
 
     real: Side
     fake: Side
-    real_score: Tensor | None  # sum of heads' real/fake scores on real.images["image"]
-    fake_score: Tensor | None
+    side_score: Callable[[Side], Tensor | None]  # sum of heads' real/fake scores on a side
     score: Callable[[Tensor, Tensor | None], Tensor]  # (images, labels) -> (B,) score
+
+    @cached_property
+    def real_score(self) -> Tensor | None:
+        return self.side_score(self.real)
+
+    @cached_property
+    def fake_score(self) -> Tensor | None:
+        return self.side_score(self.fake)
 
 
 class Regularizer(Plugin):

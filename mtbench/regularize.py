@@ -44,8 +44,6 @@ class Regularizers:
                 )
                 continue
             if ctx is None:
-                ctx = PenaltyContext(
-                    real, fake, disc.score(real), disc.score(fake), disc.score_images
-                )
+                ctx = PenaltyContext(real, fake, disc.score, disc.score_images)
             out.update({f"{label}/{k}": v for k, v in r.d_terms(ctx).items()})
         return out

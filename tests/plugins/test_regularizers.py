@@ -26,7 +26,7 @@ def _linear_ctx(w: torch.Tensor) -> PenaltyContext:
     def side(x):
         return Side({"image": x}, None, {}, None)
 
-    return PenaltyContext(side(real), side(fake), score(real), score(fake), score)
+    return PenaltyContext(side(real), side(fake), lambda s: score(s.images["image"]), score)
 
 
 @pytest.mark.parametrize("cls", [R1, R2])
@@ -37,6 +37,16 @@ def test_r1_r2_equal_half_gamma_squared_gradient_norm(cls):
     assert torch.allclose(term, 0.5 * 4.0 * w.pow(2).sum())
     (g,) = torch.autograd.grad(term, w)  # the penalty trains D's parameters
     assert torch.allclose(g, 4.0 * w)
+
+
+@pytest.mark.parametrize("cls, scored", [(R1, "real"), (R2, "fake")])
+def test_a_penalty_scores_only_the_side_it_reads(cls, scored):
+    ctx = _linear_ctx(torch.randn(1, 1, 3, 3))
+    calls = []
+    side_score = ctx.side_score
+    ctx.side_score = lambda s: calls.append("real" if s is ctx.real else "fake") or side_score(s)
+    cls(cls.Config()).d_terms(ctx)
+    assert calls == [scored]
 
 
 def test_lazy_r1_runs_every_n_steps_scaled_by_n():
