@@ -1,4 +1,4 @@
-"""K discriminators of one architecture run as one: stacked parameters, batched spectral norm.
+"""K discriminators of one architecture run as one: stacked parameters, per-member spectral norm.
 
 The ensemble head's fused layout. Not a plugin module (no hook): ``ensemble`` imports it.
 """
@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils import parametrize
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
 SN_EPS = 1e-12  # torch.nn.utils.parametrizations.spectral_norm's default
 
@@ -73,7 +72,7 @@ class StackedMembers(nn.Module):
         if any(sn is None for sn in sns):
             raise ValueError("members hold state that cannot be stacked; run them in a loop")
         per_member = [{_plain_name(n): p for n, p in m.named_parameters()} for m in members]
-        self.names = list(per_member[0])
+        self.k, self.names = len(members), list(per_member[0])
         for name in self.names:
             stacked = torch.stack([p[name].detach() for p in per_member]).clone()
             self.register_parameter(_key(name), nn.Parameter(stacked))
@@ -144,9 +143,9 @@ class StackedMembers(nn.Module):
             vmapped = torch.vmap(one, in_dims=(0, 0, None), randomness="different")
             with torch.autocast(x.device.type, enabled=False) if low else nullcontext():
                 return vmapped(params, vectors, x)
-        k = next(iter(params.values())).shape[0]
-        members = zip(_unstack(params, k), _unstack(vectors, k))
-        return torch.stack([one(p, vec, x) for p, vec in members])
+        per_params = [dict(zip(params, ps)) for ps in zip(*(p.unbind(0) for p in params.values()))]
+        per_vectors = [{n: (u[i], v[i]) for n, (u, v) in vectors.items()} for i in range(self.k)]
+        return torch.stack([one(p, vec, x) for p, vec in zip(per_params, per_vectors)])
 
 
 def _autocast_dtype(device_type: str) -> torch.dtype | None:
@@ -154,10 +153,3 @@ def _autocast_dtype(device_type: str) -> torch.dtype | None:
     if not torch.is_autocast_enabled(device_type):
         return None
     return torch.get_autocast_dtype(device_type)
-
-
-def _unstack(tree: dict, k: int) -> list[dict]:
-    """K per-member dicts of views from a dict of K-stacked tensors (or tuples of them)."""
-    leaves, spec = tree_flatten(tree)
-    slices = zip(*(leaf.unbind(0) for leaf in leaves)) if leaves else [()] * k
-    return [tree_unflatten(list(s), spec) for s in slices]
