@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+from plain_loop import PlainLoop
 
 from mtbench import spec as S
-from mtbench.api import Side
 from mtbench.compose import compose
 from mtbench.registry import Registry
 from mtbench.train.loop import Trainer
@@ -39,56 +39,15 @@ def build(batch: int) -> Trainer:
     return Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
 
 
-class PlainLoop:
-    """The same networks, optimizers and loss form, written as one would by hand."""
+def uncertainty_loop(t: Trainer) -> PlainLoop:
+    """The plain loop with mt_cgan's uncertainty form, exp(-s_i) L_i + s_i, written by hand."""
+    s_d = torch.zeros(len(t.p.d_weighting.base), requires_grad=True)
+    s_g = torch.zeros(len(t.p.g_weighting.base), requires_grad=True)
 
-    def __init__(self, t: Trainer) -> None:
-        p = t.p
-        self.G, self.trunk = t.G, t.D.trunk
-        self.ens, self.aux, self.rec = (t.D.heads[k] for k in t.D.heads)
-        self.images, self.labels = p.source.data.images, p.source.data.labels
-        self.k, self.b, self.z_dim = p.info.num_classes, t.r.spec.train.batch_size, t.G.z_dim
-        self.s_d = torch.zeros(7, requires_grad=True)  # 4 ensemble, 2 aux, 1 reconstruction
-        self.s_g = torch.zeros(3, requires_grad=True)
-        cfg = t.r.spec.train
-        self.g_params = [*self.G.parameters(), self.s_g]
-        d_params = [*self.trunk.parameters(), *self.ens.parameters(), *self.aux.parameters()]
-        self.d_params = [*d_params, *self.rec.parameters(), self.s_d]
-        self.opt_g = torch.optim.Adam(self.g_params, lr=cfg.g.lr, betas=cfg.g.betas)
-        self.opt_d = torch.optim.Adam(self.d_params, lr=cfg.d.lr, betas=cfg.d.betas)
-        self.ema = [q.detach().clone() for q in self.G.parameters()]
-        self.g_list = list(self.G.parameters())
+    def uncertainty(s: torch.Tensor):
+        return lambda terms: sum(torch.exp(-s[i]) * v + s[i] for i, v in enumerate(terms.values()))
 
-    @staticmethod
-    def weighted(terms: list[torch.Tensor], s: torch.Tensor) -> torch.Tensor:
-        return sum(torch.exp(-s[i]) * t + s[i] for i, t in enumerate(terms))
-
-    def step(self) -> None:
-        b = self.b
-        idx = torch.randint(len(self.images), (b,))
-        real = self.images[idx].float().div_(127.5).sub_(1)
-        with torch.no_grad():
-            yf = torch.randint(self.k, (b,))
-            fake = self.G(torch.randn(b, self.z_dim), yf)["image"]
-        rf, ff = self.trunk(torch.cat([real, fake])).split(b)
-        rs = Side({"image": real}, self.labels[idx], {}, rf)
-        fs = Side({"image": fake}, yf, {}, ff)
-        terms = [*self.ens.d_terms(rs, fs).values(), *self.aux.d_terms(rs, fs).values()]
-        terms += list(self.rec.d_terms(rs, fs).values())
-        self.opt_d.zero_grad(set_to_none=True)
-        self.weighted(terms, self.s_d).backward()
-        self.opt_d.step()
-
-        yf = torch.randint(self.k, (b,))
-        out = self.G(torch.randn(b, self.z_dim), yf)
-        fs = Side(out, yf, {}, self.trunk(out["image"]))
-        terms = [*self.ens.g_terms(fs, rs).values(), *self.aux.g_terms(fs, rs).values()]
-        terms += list(self.rec.g_terms(fs, rs).values())
-        self.opt_g.zero_grad(set_to_none=True)
-        self.weighted(terms, self.s_g).backward(inputs=self.g_params)
-        self.opt_g.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(self.ema, self.g_list, 0.001)
+    return PlainLoop(t, uncertainty(s_d), uncertainty(s_g), (s_d,), (s_g,))
 
 
 def time_steps(step, n: int) -> list[float]:
@@ -104,7 +63,7 @@ def compare(rounds: int, batch: int) -> dict[str, float]:
     """Interleaved rounds of both steps, so machine noise hits them alike; medians in ms."""
     torch.set_num_threads(1)
     trainer = build(batch)
-    plain = PlainLoop(trainer)
+    plain = uncertainty_loop(trainer)
     for _ in range(3):
         trainer.train_step(False)
         plain.step()
@@ -120,7 +79,7 @@ def test_mtbench_step_vs_plain_loop(benchmark):
     """pytest-benchmark entry: times mtbench's step; the plain loop's median is in extra_info."""
     torch.set_num_threads(1)
     trainer = build(64)
-    plain = PlainLoop(trainer)
+    plain = uncertainty_loop(trainer)
     theirs = time_steps(plain.step, 10)
     benchmark.extra_info["plain_median_ms"] = statistics.median(theirs) * 1e3
     benchmark.pedantic(lambda: trainer.train_step(False), rounds=10, warmup_rounds=2)

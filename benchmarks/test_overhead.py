@@ -3,10 +3,9 @@
 Both steps are timed in interleaved rounds in one process (process CPU time, one torch
 thread), so whatever slows the machine slows both; their ratio is what mtbench's own code
 costs per step, and it is stable where absolute timings on a shared machine are not. The
-spec is the quickstart (coloured shapes: no files needed). The plain loop hand-codes what a
-researcher would write: sample a batch, one trunk pass on real+fake, the heads' terms summed
-with their fixed weights, backward, Adam, EMA. Fails when mtbench's step is more than
-``MAX_RATIO`` times the plain one.
+spec is the quickstart (coloured shapes: no files needed); the plain loop is
+``plain_loop.PlainLoop`` with the spec's fixed weights. Fails when mtbench's step is more
+than ``MAX_RATIO`` times the plain one.
 
     OMP_NUM_THREADS=1 pytest benchmarks/test_overhead.py -s
 """
@@ -19,8 +18,8 @@ import time
 from pathlib import Path
 
 import torch
+from plain_loop import PlainLoop
 
-from mtbench.api import Side
 from mtbench.compose import compose
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
@@ -39,56 +38,6 @@ def quickstart_trainer(registry) -> Trainer:
     r = resolve(data, registry)
     torch.manual_seed(r.spec.seed)
     return Trainer(r, compose(r, registry, CPU), CPU)
-
-
-class PlainLoop:
-    """The trainer's own networks, optimizers' settings and loss weights, driven by hand."""
-
-    def __init__(self, t: Trainer) -> None:
-        spec = t.r.spec
-        self.G, self.trunk, self.heads = t.G, t.D.trunk, dict(t.D.heads)
-        self.d_w, self.g_w = dict(t.p.d_weighting.base), dict(t.p.g_weighting.base)
-        self.images, self.labels = t.p.source.data.images, t.p.source.data.labels
-        self.b, self.k, self.z_dim = spec.train.batch_size, t.p.info.num_classes, t.G.z_dim
-        self.g_params = list(self.G.parameters())
-        heads = self.heads.values()
-        d_params = [*self.trunk.parameters(), *(p for h in heads for p in h.parameters())]
-        self.opt_g = torch.optim.Adam(self.g_params, lr=spec.train.g.lr, betas=spec.train.g.betas)
-        self.opt_d = torch.optim.Adam(d_params, lr=spec.train.d.lr, betas=spec.train.d.betas)
-        self.ema = [p.detach().clone() for p in self.g_params]
-        self.ema_step = 1 - spec.train.ema_decay
-
-    @staticmethod
-    def weighted(weights: dict[str, float], per_head: dict[str, dict]) -> torch.Tensor:
-        """sum of weight * term over every head's terms (weights keyed "<head>/<term>")."""
-        return sum(
-            weights[f"{label}/{name}"] * term
-            for label, terms in per_head.items()
-            for name, term in terms.items()
-        )
-
-    def step(self) -> None:
-        b = self.b
-        idx = torch.randint(len(self.images), (b,))
-        real = self.images[idx].float().div_(127.5).sub_(1)
-        with torch.no_grad():
-            yf = torch.randint(self.k, (b,))
-            fake = self.G(torch.randn(b, self.z_dim), yf)["image"]
-        rf, ff = self.trunk(torch.cat([real, fake])).split(b)
-        rs, fs = Side({"image": real}, self.labels[idx], {}, rf), Side({"image": fake}, yf, {}, ff)
-        self.opt_d.zero_grad(set_to_none=True)
-        self.weighted(self.d_w, {n: h.d_terms(rs, fs) for n, h in self.heads.items()}).backward()
-        self.opt_d.step()
-
-        yf = torch.randint(self.k, (b,))
-        out = self.G(torch.randn(b, self.z_dim), yf)
-        fs = Side(out, yf, {}, self.trunk(out["image"]))
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss = self.weighted(self.g_w, {n: h.g_terms(fs, rs) for n, h in self.heads.items()})
-        g_loss.backward(inputs=self.g_params)
-        self.opt_g.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(self.ema, self.g_params, self.ema_step)
 
 
 def interleaved(steps: dict[str, callable], rounds: int, warmup: int) -> dict[str, float]:
