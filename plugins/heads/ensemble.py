@@ -83,7 +83,7 @@ class EnsembleHead(HeadPlugin):
     other head needs it. When all members share one architecture (same width and scale) and
     hold no state but spectral norm's power-iteration vectors (no batch norm), they become
     one ``StackedMembers`` (stacked_members.py): their parameters stacked into real
-    parameters of this module, spectral norm batched over members, run in one ``torch.vmap``
+    parameters of this module, spectral norm run on each member's slice, in one ``torch.vmap``
     over ``torch.func.functional_call`` on CUDA and member by member on the CPU; otherwise,
     or with ``fused: false``, a Python loop runs them (``self.fused`` says which). State
     dicts of the two modes differ in key names. On the CPU fusing gains nothing: the step is
