@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from mtbench.allocator import keep_freed_memory
 from mtbench.errors import UserError
 
 EXIT_USER = 2
@@ -80,6 +81,7 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory()
     try:
         return COMMANDS[args.command](args)
     except UserError as exc:
