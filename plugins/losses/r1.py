@@ -37,8 +37,12 @@ class R1(Regularizer):
     def active(self, step: int) -> bool:
         return step % self.cfg.every == 0
 
+    def scored(self, ctx: PenaltyContext) -> tuple[Tensor, Tensor]:
+        """The score and the images it is differentiated by: the real side's."""
+        return ctx.real_score, ctx.real.images["image"]
+
     def d_terms(self, ctx: PenaltyContext) -> dict[str, Tensor]:
-        norm = grad_sq_norm(ctx.real_score, ctx.real.images["image"])
+        norm = grad_sq_norm(*self.scored(ctx))
         return {"penalty": 0.5 * self.cfg.gamma * self.cfg.every * norm.mean()}
 
 

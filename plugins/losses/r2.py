@@ -8,7 +8,7 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import PenaltyContext, Regularizer
-from mtbench_plugins.losses.r1 import R1, grad_sq_norm
+from mtbench_plugins.losses.r1 import R1
 
 
 class R2(R1):
@@ -19,9 +19,8 @@ class R2(R1):
     needs_real_grad: ClassVar[bool] = False
     needs_fake_grad: ClassVar[bool] = True
 
-    def d_terms(self, ctx: PenaltyContext) -> dict[str, Tensor]:
-        norm = grad_sq_norm(ctx.fake_score, ctx.fake.images["image"])
-        return {"penalty": 0.5 * self.cfg.gamma * self.cfg.every * norm.mean()}
+    def scored(self, ctx: PenaltyContext) -> tuple[Tensor, Tensor]:
+        return ctx.fake_score, ctx.fake.images["image"]
 
 
 @hookimpl

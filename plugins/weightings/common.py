@@ -57,12 +57,14 @@ def add_grad(param: Tensor, grad: Tensor) -> None:
 class SteppedWeighting(WeightingPlugin):
     """A weighting whose schedule depends on a step count, checkpointed so a resumed run goes
     on with the same weights; gradient-based ones keep diagnostics in ``_diag`` as one tensor
-    (converted only when the steps table asks, so logging costs no per-step sync)."""
+    (converted only when the steps table asks, so logging costs no per-step sync).
+    ``adapted`` lists the terms whose weights may move: those bounded below."""
 
     def __init__(
         self, cfg: PluginConfig, base: dict[str, float], unbounded: frozenset[str] = frozenset()
     ) -> None:
         super().__init__(cfg, base, unbounded)
+        self.adapted = [n for n in self.base if n not in self.unbounded]
         self.steps = 0
         self._diag: tuple[list[str], Tensor] = ([], torch.zeros(0))
 

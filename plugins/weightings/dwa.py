@@ -31,7 +31,6 @@ class DWAWeighting(SteppedWeighting):
         self, cfg: Config, base: dict[str, float], unbounded: frozenset[str] = frozenset()
     ) -> None:
         super().__init__(cfg, base, unbounded)
-        self.adapted = [n for n in self.base if n not in self.unbounded]
         n = len(self.adapted)
         self.register_buffer("history", torch.zeros(2, n))  # rows: L(t-2), L(t-1)
         self.register_buffer("weights", torch.ones(n))  # the weights of the latest step

@@ -62,7 +62,6 @@ class GradNormWeighting(SteppedWeighting):
         self, cfg: Config, base: dict[str, float], unbounded: frozenset[str] = frozenset()
     ) -> None:
         super().__init__(cfg, base, unbounded)
-        self.adapted = [n for n in self.base if n not in self.unbounded]
         n = len(self.adapted)
         for buf in ("w", "m", "v", "initial"):
             self.register_buffer(buf, torch.ones(n) if buf == "w" else torch.zeros(n))

@@ -389,42 +389,29 @@ def test_fused_spectral_norm_divides_each_weight_by_its_largest_singular_value(c
         assert torch.allclose(top, torch.ones(2), atol=1e-3), name
 
 
-class BatchNormTrunk(nn.Module):
-    """A stand-in trunk with batch statistics: state that stacking cannot carry."""
+class StandInTrunk(nn.Module):
+    """A stand-in trunk, flatten -> linear -> ``last``, for members with unusual layers."""
 
     feature_dim = 4
 
-    def __init__(self) -> None:
+    def __init__(self, last: nn.Module) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(256, 4), nn.BatchNorm1d(4))
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(256, 4), last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
 def test_members_with_other_buffers_are_looped(ctx):
-    ctx.build_trunk = lambda spec: BatchNormTrunk()
+    ctx.build_trunk = lambda spec: StandInTrunk(nn.BatchNorm1d(4))  # batch statistics
     head = make(ctx, k=2)
     assert not head.fused
     d = head.d_terms(image_side(images(seed=1)), image_side(images(seed=2)))
     assert all(torch.isfinite(v) for v in d.values())
 
 
-class DropoutTrunk(nn.Module):
-    """A stand-in trunk with dropout: random in train mode, deterministic in eval mode."""
-
-    feature_dim = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(256, 4), nn.Dropout(0.5))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
 def test_fused_members_follow_train_and_eval_mode(ctx):
-    ctx.build_trunk = lambda spec: DropoutTrunk()
+    ctx.build_trunk = lambda spec: StandInTrunk(nn.Dropout(0.5))  # random only in training
     fused, looped = pair(ctx, k=2)
     x = images()
     fused.eval()
