@@ -36,16 +36,16 @@ from pydantic_core import PydanticCustomError
 
 from mtbench.errors import SpecError, UserError
 from mtbench.io import atomic_write_bytes, write_json
+from mtbench.layout import RunDir, SuiteDir
 from mtbench.registry import Registry
-from mtbench.rundir import RunDir
 
 NAME = r"^[A-Za-z0-9_.-]+$"
 RESERVED = ("name", "seed", "out", "meta")  # set by the suite itself, per variant and seed
-LOCK = ".lock"  # per run folder: held while a bench process runs it
-TABLES_LOCK = ".tables.lock"  # per results folder: serializes table regeneration
-RUN_SPEC = "run_spec.json"  # the resolved spec a run process was started with
-BENCH_FILE = "bench.json"  # suite, variant, seed and every attempt of a run folder
-ERROR_FILE = "error.txt"
+LOCK = RunDir.LOCK
+TABLES_LOCK = SuiteDir.TABLES_LOCK
+RUN_SPEC = RunDir.RUN_SPEC
+BENCH_FILE = RunDir.BENCH
+ERROR_FILE = RunDir.ERROR
 ERROR_TAIL = 40  # lines of a failed run's stderr kept in error.txt
 STOPPED = (130, 143, -signal.SIGINT, -signal.SIGTERM)  # return codes of a run stopped by a signal
 
@@ -382,7 +382,7 @@ def launch(suite: str, planned: PlannedRun, rd: RunDir, mode: str, jobs: int, lo
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    with open(rd.root / "stdout.txt", "wb") as out, open(rd.root / "stderr.txt", "wb") as err:
+    with open(rd.file(RunDir.STDOUT), "wb") as out, open(rd.file(RunDir.STDERR), "wb") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, pass_fds=(lock,))
     info = read_bench(rd) or {"suite": suite, "variant": planned.variant, "seed": planned.seed}
     info.setdefault("attempts", []).append(
@@ -403,7 +403,7 @@ def finish(a: Active) -> str:
         return status
     if rc in STOPPED:  # Ctrl-C or SIGTERM before the run could checkpoint: not its fault
         return "interrupted"
-    tail = _tail(a.rd.root / "stderr.txt", ERROR_TAIL)
+    tail = _tail(a.rd.file(RunDir.STDERR), ERROR_TAIL)
     atomic_write_bytes(
         a.rd.root / ERROR_FILE,
         f"{a.planned.run_id}: the run process exited with code {rc}\n{tail}".encode(),
@@ -544,7 +544,7 @@ def _last_line(rd: RunDir) -> str:
     s = read_summary(rd)
     if s and s.get("error"):
         return str(s["error"])
-    lines = [ln for ln in _tail(rd.root / "stderr.txt", ERROR_TAIL).splitlines() if ln.strip()]
+    lines = [ln for ln in _tail(rd.file(RunDir.STDERR), ERROR_TAIL).splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
 
@@ -585,7 +585,7 @@ def _signal(active: list[Active], sig: int) -> None:
 # ----------------------------------------------------------------------------- tables
 
 
-SUITE_FILE = "suite.json"
+SUITE_FILE = SuiteDir.SUITE
 
 
 def _session_start(out: Path, suite: Suite, jobs: int) -> dict:
@@ -635,4 +635,4 @@ def write_suite_tables(out: Path, session: dict | None = None) -> None:
         tables = results.read_runs([out])
         results.write_tables(tables, out)
         md = leaderboard_markdown(tables, title=_read_suite_file(out).get("name") or out.name)
-        atomic_write_bytes(out / "leaderboard.md", md.encode())
+        atomic_write_bytes(out / SuiteDir.LEADERBOARD, md.encode())

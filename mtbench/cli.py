@@ -217,6 +217,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from mtbench import results
     from mtbench.io import atomic_write_bytes
+    from mtbench.layout import SuiteDir
     from mtbench.report import (
         copy_sample_grids,
         leaderboard_markdown,
@@ -233,9 +234,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out:
         results.write_tables(tables, args.out)
         md = leaderboard_markdown(tables, title, args.sort)
-        atomic_write_bytes(Path(args.out) / "leaderboard.md", md.encode())
+        atomic_write_bytes(Path(args.out) / SuiteDir.LEADERBOARD, md.encode())
         readme = publish_readme(tables, args.dirs, args.argv)
-        atomic_write_bytes(Path(args.out) / "README.md", readme.encode())
+        atomic_write_bytes(Path(args.out) / SuiteDir.README, readme.encode())
         copy_sample_grids(tables, args.dirs, Path(args.out))
         print(f"tables, leaderboard.md, README.md, samples written to {args.out}", file=sys.stderr)
     if args.plots:

@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mtbench.io import atomic_write_bytes  # noqa: E402
+from mtbench.layout import phase_columns  # noqa: E402
 from mtbench.results import (  # noqa: E402
-    PHASES,
     Tables,
     aggregate,
     headline_metrics,
@@ -122,7 +122,7 @@ def plot_metrics(t: Tables, path: Path) -> Path | None:
 def plot_timing(t: Tables, path: Path) -> Path | None:
     """Stacked bars: median milliseconds per step in each phase, per variant."""
     agg = aggregate(t)
-    cols = [f"t_{p}" for p in PHASES if f"t_{p}" in agg.columns]
+    cols = [c for c in phase_columns(with_total=False) if c in agg.columns]
     if agg.empty or not cols:
         return None
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(agg) + 1.5))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from mtbench.errors import UserError
+from mtbench.layout import RunDir, SuiteDir, phase_columns
 from mtbench.results import (
-    PHASES,
     Tables,
     aggregate,
     headline_metrics,
@@ -71,7 +71,7 @@ def leaderboard_rows(agg: pd.DataFrame, metrics: list[str]) -> tuple[list[str], 
 
 def timing_rows(agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Per-phase milliseconds per step (median after warm-up, mean over seeds)."""
-    cols = [c for c in [f"t_{p}" for p in PHASES] + ["t_total"] if c in agg.columns]
+    cols = [c for c in phase_columns() if c in agg.columns]
     header = ["variant"] + [c[2:] for c in cols]
     rows = [[str(r["variant"])] + [fmt(r[c] * 1000, 3) for c in cols] for _, r in agg.iterrows()]
     return header, rows
@@ -157,7 +157,7 @@ def suite_title(dirs: list[str]) -> str:
     """The suite's name when reporting one suite's results folder, else "Leaderboard"."""
     if len(dirs) == 1:
         try:
-            return json.loads((Path(dirs[0]) / "suite.json").read_text())["name"]
+            return json.loads(SuiteDir(dirs[0]).file(SuiteDir.SUITE).read_text())["name"]
         except (OSError, ValueError, KeyError):
             pass
     return "Leaderboard"
@@ -196,7 +196,7 @@ def flatten(obj, prefix: str = "") -> dict[str, object]:
 
 
 def _spec_of(run: Path) -> dict:
-    for name in ("spec.json", "run_spec.json"):
+    for name in (RunDir.SPEC, RunDir.RUN_SPEC):
         if (run / name).is_file():
             spec = json.loads((run / name).read_text())
             for k in ("meta", "out"):
@@ -289,7 +289,7 @@ def publish_readme(t: Tables, dirs: list[str], argv: list[str]) -> str:
 
 def _suite_info(folder: Path) -> dict:
     try:
-        return json.loads((folder / "suite.json").read_text())
+        return json.loads(SuiteDir(folder).file(SuiteDir.SUITE).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -320,10 +320,10 @@ def copy_sample_grids(t: Tables, dirs: list[str], out: Path) -> list[Path]:
     written = []
     for variant, runs in t.runs.sort_values("seed").groupby("variant", sort=True):
         folder = by_id.get(runs.iloc[0]["run_id"])
-        grids = sorted((folder / "samples").glob("step_*.png")) if folder else []
+        grids = sorted(RunDir(folder).samples.glob("step_*.png")) if folder else []
         grids = [g for g in grids if g.stem.count("_") == 1]  # the main image, not extra outputs
         if grids:
-            path = out / "samples" / f"{variant}.png"
+            path = out / SuiteDir.SAMPLES / f"{variant}.png"
             atomic_write_bytes(path, grids[-1].read_bytes())
             written.append(path)
     return written

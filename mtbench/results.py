@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from mtbench.errors import UserError
+from mtbench.evaluate import catalogue
 from mtbench.io import atomic_write_bytes, write_parquet
+from mtbench.layout import TABLES, RunDir, phase_columns
 
 RUN_COLUMNS = [
     "run_id",
@@ -44,12 +46,6 @@ RUN_COLUMNS = [
     "error",
     "path",
 ]
-PHASES = ["data", "d_fwd", "d_bwd", "d_opt", "g_fwd", "g_bwd", "g_opt", "ema"]
-FIRST_METRICS = ["fid", "kid", "precision", "recall", "f_score", "intra_fid", "isc", "accuracy"]
-# Metrics where larger is better (as mtbench.evaluate.evaluator.HIGHER_IS_BETTER, which a test
-# keeps in sync; not imported, so reading tables never loads torch-fidelity).
-HIGHER_IS_BETTER = {"isc", "precision", "recall", "f_score", "accuracy", "evaluator_accuracy"}
-RUN_FILES = ("spec.json", "summary.json", "run_spec.json")
 
 
 class Tables(NamedTuple):
@@ -59,14 +55,14 @@ class Tables(NamedTuple):
 
 
 def higher_is_better(metric: str) -> bool:
-    return metric in HIGHER_IS_BETTER or metric.startswith("accuracy/")
+    return catalogue.higher_is_better(metric)
 
 
 # ----------------------------------------------------------------------------- reading
 
 
 def is_run_dir(path: Path) -> bool:
-    return any((path / f).is_file() for f in RUN_FILES)
+    return RunDir(path).is_run()
 
 
 def find_run_dirs(paths: list[str | Path]) -> list[Path]:
@@ -94,9 +90,10 @@ def read_runs(paths: list[str | Path]) -> Tables:
     rows, steps, evals = [], [], []
     for root, run_id in zip(dirs, _run_ids(dirs)):
         rows.append(run_row(root, run_id))
-        for name, into in (("steps.parquet", steps), ("evals.parquet", evals)):
-            if (root / name).is_file():
-                df = pd.read_parquet(root / name)
+        rd = RunDir(root)
+        for path, into in ((rd.steps, steps), (rd.evals, evals)):
+            if path.is_file():
+                df = pd.read_parquet(path)
                 into.append(
                     df.assign(run_id=run_id)[["run_id", *df.columns.drop("run_id", "ignore")]]
                 )
@@ -121,10 +118,11 @@ def _read_json(path: Path) -> dict:
 
 def run_row(root: Path, run_id: str) -> dict:
     """One runs-table row from a run folder's spec, summary and bench record."""
-    spec = _read_json(root / "spec.json") or _read_json(root / "run_spec.json")
-    summary = _read_json(root / "summary.json")
-    bench = _read_json(root / "bench.json")
-    error_file = root / "error.txt"
+    rd = RunDir(root)
+    spec = _read_json(rd.spec) or _read_json(rd.file(RunDir.RUN_SPEC))
+    summary = _read_json(rd.summary)
+    bench = _read_json(rd.file(RunDir.BENCH))
+    error_file = rd.file(RunDir.ERROR)
     status = summary.get("status") or ("failed" if error_file.is_file() else "incomplete")
     error = summary.get("error")
     if error is None and status == "failed":
@@ -164,7 +162,7 @@ def _type(section: dict | None) -> str | None:
 
 
 def _last_step(root: Path) -> int:
-    path = root / "steps.parquet"
+    path = RunDir(root).steps
     if not path.is_file():
         return 0
     steps = pd.read_parquet(path, columns=["step"])["step"]
@@ -172,20 +170,8 @@ def _last_step(root: Path) -> int:
 
 
 def order_metrics(names: list[str]) -> list[str]:
-    """Headline metrics first, then per-target accuracies, others, then per-class intra-FID."""
-
-    def key(m: str) -> tuple:
-        if m in FIRST_METRICS:
-            return (0, FIRST_METRICS.index(m), m)
-        if m.startswith("accuracy/"):
-            return (1, 0, m)
-        if m == "evaluator_accuracy":
-            return (3, 0, m)
-        if m.startswith("intra_fid/"):
-            return (4, 0, m)
-        return (2, 0, m)
-
-    return sorted(names, key=key)
+    """Headline metrics in catalogue order, then their family members, then the rest."""
+    return catalogue.order(names)
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
@@ -194,7 +180,7 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
 
 def headline_metrics(metrics: list[str]) -> list[str]:
     """What a leaderboard shows: not the per-class intra-FIDs nor the evaluator's own score."""
-    return [m for m in metrics if not m.startswith("intra_fid/") and m != "evaluator_accuracy"]
+    return [m for m in metrics if catalogue.is_headline(m)]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -204,7 +190,8 @@ def write_tables(t: Tables, out: str | Path) -> list[Path]:
     """runs/steps/evals as parquet plus CSV copies in ``out`` (atomic writes)."""
     out = Path(out)
     written = []
-    for name, df in t._asdict().items():
+    for name in TABLES:
+        df = getattr(t, name)
         write_parquet(out / f"{name}.parquet", df)
         buf = io.StringIO()
         df.to_csv(buf, index=False)
@@ -221,7 +208,7 @@ def phase_times(steps: pd.DataFrame) -> pd.DataFrame:
 
     Warm-up is the first logged row of each run; a run with one row keeps it.
     """
-    cols = [c for c in [f"t_{p}" for p in PHASES] + ["t_total"] if c in steps.columns]
+    cols = [c for c in phase_columns() if c in steps.columns]
     if steps.empty or not cols:
         return pd.DataFrame(columns=cols)
     out = {}

@@ -1,4 +1,7 @@
-"""The run folder: where each file of a run lives, and the resolved spec with its provenance."""
+"""A run folder's default place, the spec hash and the provenance recorded in spec.json.
+
+File names live in ``mtbench.layout`` (``RunDir`` is re-exported here for old imports).
+"""
 
 from __future__ import annotations
 
@@ -6,49 +9,15 @@ import hashlib
 import importlib.metadata as md
 import json
 import platform
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import mtbench
+from mtbench.layout import RunDir
 from mtbench.spec import Resolved
 
-
-@dataclass(frozen=True)
-class RunDir:
-    root: Path
-
-    @property
-    def spec(self) -> Path:
-        return self.root / "spec.json"
-
-    @property
-    def steps(self) -> Path:
-        return self.root / "steps.parquet"
-
-    @property
-    def evals(self) -> Path:
-        return self.root / "evals.parquet"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    @property
-    def samples(self) -> Path:
-        return self.root / "samples"
-
-    @property
-    def last(self) -> Path:
-        return self.root / "checkpoints" / "last.pt"
-
-    @property
-    def best(self) -> Path:
-        return self.root / "checkpoints" / "best.pt"
-
-    def sample_path(self, step: int) -> Path:
-        return self.samples / f"step_{step:06d}.png"
+__all__ = ["RunDir", "default_out", "provenance", "spec_hash"]
 
 
 def default_out(r: Resolved) -> Path:

@@ -12,15 +12,12 @@ from torch import Tensor
 
 from mtbench.api import DataInfo, DataSplits, TensorData
 from mtbench.errors import SpecError
-from mtbench.evaluate import realstats
+from mtbench.evaluate import catalogue, realstats
+from mtbench.evaluate.context import EvalContext
 from mtbench.evaluate.domain import DomainModel, load_or_train, primary_accuracy
 from mtbench.evaluate.extractor import Extractor, domain_extractor, inception_extractor
 from mtbench.evaluate.hashing import data_digest
-from mtbench.evaluate.metrics import EvalContext, calc_metric
 from mtbench.evaluate.spec import EvalSpec, check_against, needs_domain, resolve_cache_dir
-
-# Row metrics where a larger value is better; every other metric (fid, kid, ...) is a distance.
-HIGHER_IS_BETTER = {"isc", "precision", "recall", "f_score", "accuracy", "evaluator_accuracy"}
 
 # generate(labels) -> uint8 images; with conditioned targets generate(labels, conditions)
 Generate = Callable[..., Tensor]
@@ -32,8 +29,7 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
         return False
     if old is None or math.isnan(old):
         return True
-    higher = metric in HIGHER_IS_BETTER or metric.startswith("accuracy/")
-    return new > old if higher else new < old
+    return new > old if catalogue.higher_is_better(metric) else new < old
 
 
 def condition_values(real: TensorData, names: list[str], n: int, seed: int) -> dict[str, Tensor]:
@@ -208,7 +204,7 @@ class Evaluator:
             batch_size=self.spec.batch_size,
             cache_root=self.fidelity_root,
         )
-        rows = [row for m in self.spec.metrics for row in calc_metric(m, ctx)]
+        rows = [row for m in self.spec.metrics for row in catalogue.calc_metric(m, ctx)]
         if self.domain is not None:
             n_eval = 0 if self.data.eval is None else len(self.data.eval)
             rows.append(

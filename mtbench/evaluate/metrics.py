@@ -1,256 +1,66 @@
-"""The metric registry: each metric is a function of an EvalContext returning table rows.
+"""Every metric mtbench computes, declared with its facts and the function yielding its rows.
 
-In the style of stylegan2-ada-pytorch's ``metric_main``: ``register_metric`` adds a function
-under its name, ``calc_metric`` runs one. fid/kid/isc/prc share one torch-fidelity call per
-evaluation (``EvalContext.fidelity``), so generated images pass the extractor once.
+Adding a metric is one ``@metric`` here: the catalogue (``mtbench.evaluate.catalogue``) gives
+its facts to spec validation, reports and plots; the function gets the evaluation's
+``EvalContext`` (``mtbench.evaluate.context``) and returns rows for ``evals.parquet``. This
+module imports no torch, so reading the facts stays cheap.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-import torch_fidelity
-from torch import Tensor
+from mtbench.evaluate.catalogue import Row, metric
 
-from mtbench.api import DataInfo, TensorData
-from mtbench.evaluate import realstats
-from mtbench.evaluate.domain import PRIMARY, DomainModel, predict
-from mtbench.evaluate.extractor import Extractor, ImageDataset
-from mtbench.evaluate.realstats import FIDELITY, fidelity_kwargs
-
-NAN = math.nan
-CPU = torch.device("cpu")
-# Our name -> (torch-fidelity key of the value, key of its std or None).
-TF_KEYS: dict[str, tuple[str, str | None]] = {
-    "fid": (torch_fidelity.KEY_METRIC_FID, None),
-    "kid": (torch_fidelity.KEY_METRIC_KID_MEAN, torch_fidelity.KEY_METRIC_KID_STD),
-    "isc": (torch_fidelity.KEY_METRIC_ISC_MEAN, torch_fidelity.KEY_METRIC_ISC_STD),
-    "precision": (torch_fidelity.KEY_METRIC_PRECISION, None),
-    "recall": (torch_fidelity.KEY_METRIC_RECALL, None),
-    "f_score": (torch_fidelity.KEY_METRIC_F_SCORE, None),
-}
+if TYPE_CHECKING:
+    from mtbench.evaluate.context import EvalContext
 
 
-def compute_metrics(
-    real: Tensor | None,
-    fake: Tensor,
-    extractor: Extractor,
-    metrics: Iterable[str],
-    *,
-    device: torch.device = CPU,
-    seed: int = 0,
-    kid_subset_size: int = 1000,
-    batch_size: int = 500,
-    cache_root: Path | None = None,
-    real_cache_name: str | None = None,
-) -> dict[str, tuple[float, float]]:
-    """fid/kid/isc/prc of uint8 ``fake`` vs ``real``, one torch-fidelity call: name -> (value, std).
-
-    Fakes are input1 and reals input2 (torch-fidelity's precision/recall convention); the real
-    side is cached only when both ``cache_root`` and ``real_cache_name`` are given.
-    """
-    metrics = [m for m in FIDELITY if m in set(metrics)]
-    if not metrics:
-        return {}
-    kw = fidelity_kwargs(
-        extractor,
-        metrics,
-        cuda=device.type == "cuda",
-        seed=seed,
-        batch_size=batch_size,
-        kid_subset_size=kid_subset_size,
-        cache_root=cache_root,
-        real_cache_name=real_cache_name,
-    )
-    kw["input1"] = ImageDataset(fake, extractor.rgb)
-    if real is not None:
-        kw["input2"] = ImageDataset(real, extractor.rgb)
-    out = torch_fidelity.calculate_metrics(**kw)
-    return {
-        name: (float(out[key]), NAN if std is None else float(out[std]))
-        for name, (key, std) in TF_KEYS.items()
-        if key in out
-    }
-
-
-@dataclass
-class EvalContext:
-    """What one evaluation's metrics read; memoises the shared torch-fidelity call and the
-    domain evaluator's outputs on the generated images."""
-
-    fake: Tensor  # uint8 (N, C, H, W), CPU
-    fake_labels: Tensor | None  # int64 (N,), CPU: the conditioning labels
-    real: TensorData  # the real split, CPU
-    real_digest: str
-    info: DataInfo
-    extractor: Extractor
-    domain: DomainModel | None
-    metrics: list[str]  # every metric of this evaluation (to batch the torch-fidelity call)
-    device: torch.device
-    seed: int
-    kid_subset_size: int
-    batch_size: int
-    cache_root: Path
-    fake_conditions: dict[str, Tensor] = field(default_factory=dict)  # (N, ...) CPU values
-    _fidelity: dict | None = field(default=None, repr=False)
-    _domain_out: dict | None = field(default=None, repr=False)
-
-    def fidelity(self) -> dict[str, tuple[float, float]]:
-        """All requested fid/kid/isc/prc values, from one call with the cached real side."""
-        if self._fidelity is None:
-            needs_real = any(m in self.metrics for m in ("fid", "kid", "prc"))
-            self._fidelity = compute_metrics(
-                self.real.images if needs_real else None,
-                self.fake,
-                self.extractor,
-                self.metrics,
-                device=self.device,
-                seed=self.seed,
-                kid_subset_size=self.kid_subset_size,
-                batch_size=self.batch_size,
-                cache_root=self.cache_root,
-                real_cache_name=self.cache_name() if needs_real else None,
-            )
-        return self._fidelity
-
-    def domain_outputs(self) -> dict[str, Tensor]:
-        """The domain evaluator's outputs on the generated images (computed once)."""
-        if self._domain_out is None:
-            self._domain_out = predict(self.domain.net, self.fake, self.device, self.batch_size)
-        return self._domain_out
-
-    def cache_name(self, cls: int | None = None) -> str:
-        """torch-fidelity cache name of the real split (or one class of it)."""
-        return realstats.real_cache_name(self.real_digest, self.extractor, cls)
-
-    def row(self, metric: str, value: float, std: float = NAN, **extra: object) -> dict:
-        """A row with this evaluation's extractor and sample counts; ``extra`` overrides them."""
-        return {
-            "metric": metric,
-            "value": float(value),
-            "std": float(std),
-            "feature_extractor": self.extractor.label,
-            "extractor_hash": self.extractor.hash,
-            "n_real": len(self.real),
-            "n_fake": len(self.fake),
-        } | extra
-
-    def class_name(self, k: int) -> str:
-        names = self.info.class_names
-        return names[k] if k < len(names) else str(k)
-
-
-_metric_dict: dict[str, Callable[[EvalContext], list[dict]]] = {}
-
-
-def register_metric(fn: Callable[[EvalContext], list[dict]]) -> Callable[[EvalContext], list[dict]]:
-    """Add ``fn`` to the registry under its function name."""
-    _metric_dict[fn.__name__] = fn
-    return fn
-
-
-def list_valid_metrics() -> list[str]:
-    return list(_metric_dict)
-
-
-def calc_metric(metric: str, ctx: EvalContext) -> list[dict]:
-    """The rows of one registered metric on ``ctx``."""
-    if metric not in _metric_dict:
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(_metric_dict)}")
-    return _metric_dict[metric](ctx)
-
-
-def conditional_accuracy(
-    outputs: dict[str, Tensor], labels: Tensor, info: DataInfo
-) -> dict[str, float]:
-    """Share of samples the evaluator classifies as their label; per label-fixed target too.
-
-    A target in ``info.label_targets`` is read from its own head when the evaluator has one,
-    else from the primary prediction mapped through ``label_targets``.
-    """
-    pred = outputs[PRIMARY].argmax(1)
-    out = {"accuracy": (pred == labels).double().mean().item()}
-    for name, table in info.label_targets.items():
-        table = torch.tensor(table)
-        head = outputs.get(f"class:{name}")
-        got = head.argmax(1) if head is not None else table[pred]
-        out[f"accuracy/{name}"] = (got == table[labels]).double().mean().item()
-    return out
-
-
-def condition_scores(outputs: dict[str, Tensor], conditions: dict[str, Tensor]) -> dict[str, float]:
-    """Per conditioned target: accuracy (class targets) or mean absolute error (continuous),
-    between the condition a sample was generated with and the evaluator's reading of it."""
-    out = {}
-    for name, value in conditions.items():
-        if f"class:{name}" in outputs:
-            got = outputs[f"class:{name}"].argmax(1)
-            out[f"accuracy/{name}"] = (got == value.long()).double().mean().item()
-        elif f"regress:{name}" in outputs:
-            pred = outputs[f"regress:{name}"].reshape(value.shape[0], -1)
-            err = (pred - value.float().reshape(value.shape[0], -1)).abs()
-            out[f"mae/{name}"] = err.mean().item()
-    return out
-
-
-# ----------------------------------------------------------------------------- metrics
-
-
-@register_metric
+@metric("fid", (Row("fid", False),), reads_real=True, fidelity=True)
 def fid(ctx: EvalContext) -> list[dict]:
+    """Fréchet distance of generated vs real features (Heusel et al. 2017)."""
     return [ctx.row("fid", *ctx.fidelity()["fid"])]
 
 
-@register_metric
+@metric("kid", (Row("kid", False),), reads_real=True, fidelity=True)
 def kid(ctx: EvalContext) -> list[dict]:
+    """Kernel inception distance, mean and std over subsets (Bińkowski et al. 2018)."""
     return [ctx.row("kid", *ctx.fidelity()["kid"])]
 
 
-@register_metric
-def isc(ctx: EvalContext) -> list[dict]:
-    return [ctx.row("isc", *ctx.fidelity()["isc"], n_real=0)]
+PRC_ROWS = (Row("precision", True), Row("recall", True), Row("f_score", True))
 
 
-@register_metric
+@metric("prc", PRC_ROWS, reads_real=True, fidelity=True)
 def prc(ctx: EvalContext) -> list[dict]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) and their F-score."""
     vals = ctx.fidelity()
-    return [ctx.row(k, vals[k][0]) for k in ("precision", "recall", "f_score")]
+    return [ctx.row(r.name, vals[r.name][0]) for r in PRC_ROWS]
 
 
-@register_metric
+@metric("intra_fid", (Row("intra_fid", False, members_headline=False),), reads_real=True)
 def intra_fid(ctx: EvalContext) -> list[dict]:
     """FID of each class's fakes vs that class's reals (cached per class), and their mean."""
     rows = []
     for k in range(ctx.info.num_classes):
-        real_k = ctx.real.images[ctx.real.labels.cpu() == k]
-        fake_k = ctx.fake[ctx.fake_labels == k]
-        value = compute_metrics(
-            real_k,
-            fake_k,
-            ctx.extractor,
-            ["fid"],
-            device=ctx.device,
-            batch_size=ctx.batch_size,
-            cache_root=ctx.cache_root,
-            real_cache_name=ctx.cache_name(k),
-        )["fid"][0]
-        name = f"intra_fid/{ctx.class_name(k)}"
-        rows.append(ctx.row(name, value, n_real=len(real_k), n_fake=len(fake_k)))
+        value, n_real, n_fake = ctx.class_fid(k)
+        rows.append(ctx.row(f"intra_fid/{ctx.class_name(k)}", value, n_real=n_real, n_fake=n_fake))
     mean = sum(r["value"] for r in rows) / len(rows)
     return [ctx.row("intra_fid", mean), *rows]
 
 
-@register_metric
+@metric("isc", (Row("isc", True),), reads_real=False, fidelity=True)
+def isc(ctx: EvalContext) -> list[dict]:
+    """Inception score of the generated images (Salimans et al. 2016)."""
+    return [ctx.row("isc", *ctx.fidelity()["isc"], n_real=0)]
+
+
+@metric("accuracy", (Row("accuracy", True), Row("mae", False)), reads_real=False)
 def accuracy(ctx: EvalContext) -> list[dict]:
-    """Conditional accuracy of the generated images under the domain evaluator (no reals)."""
-    values = conditional_accuracy(ctx.domain_outputs(), ctx.fake_labels, ctx.info)
-    values |= condition_scores(ctx.domain_outputs(), ctx.fake_conditions)
+    """Conditional accuracy of the generated images under the domain evaluator (no reals):
+    ``accuracy`` and ``accuracy/<target>``, and ``mae/<target>`` for continuous conditions."""
     d = ctx.domain
     return [
         ctx.row(k, v, feature_extractor="domain", extractor_hash=d.hash, n_real=0)
-        for k, v in values.items()
+        for k, v in ctx.accuracies().items()
     ]

@@ -17,10 +17,8 @@ from torch_fidelity.utils import (
     resolve_feature_layer_for_metric,
 )
 
+from mtbench.evaluate.catalogue import fidelity_metrics, real_side
 from mtbench.evaluate.extractor import Extractor, ImageDataset
-
-FIDELITY = ("isc", "fid", "kid", "prc")  # the metrics torch-fidelity computes for us
-REAL_SIDE = ("fid", "kid", "prc")  # those that read the real set
 
 
 def real_cache_name(real_digest: str, extractor: Extractor, cls: int | None = None) -> str:
@@ -49,7 +47,7 @@ def fidelity_kwargs(
     cache = cache_root is not None and real_cache_name is not None
     return {
         **extractor.kwargs(),
-        **{m: m in metrics for m in FIDELITY},
+        **{m: m in metrics for m in fidelity_metrics()},
         "cuda": cuda,
         "batch_size": batch_size,
         "kid_subset_size": kid_subset_size,
@@ -69,8 +67,8 @@ def warm_real_cache(real: Tensor, extractor: Extractor, metrics: list[str], **op
     Requests exactly the feature layers ``calculate_metrics`` requests for ``metrics``, since
     torch-fidelity hits its feature cache only when every requested layer is cached.
     """
-    metrics = [m for m in FIDELITY if m in metrics]
-    if not set(metrics) & set(REAL_SIDE):
+    metrics = [m for m in fidelity_metrics() if m in metrics]
+    if not real_side(metrics):
         return
     kw = fidelity_kwargs(extractor, metrics, **opts)
     kw["input2"] = ImageDataset(real, extractor.rgb)

@@ -9,28 +9,38 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from mtbench.api import DataInfo, DataSplits
+from mtbench.evaluate import catalogue
 
-Metric = Literal["fid", "kid", "isc", "prc", "intra_fid", "accuracy"]
-
-# Spec metric -> the metric names of the rows it produces (what best_metric may name).
-ROWS: dict[str, tuple[str, ...]] = {
-    "fid": ("fid",),
-    "kid": ("kid",),
-    "isc": ("isc",),
-    "prc": ("precision", "recall", "f_score"),
-    "intra_fid": ("intra_fid",),
-    "accuracy": ("accuracy",),
-}
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's download name
+
+
+def _known_metric(name: str) -> str:
+    if name not in catalogue.names():
+        raise _error(f"unknown metric {name!r}; choose from {', '.join(catalogue.names())}")
+    return name
+
+
+MetricName = Annotated[
+    str, AfterValidator(_known_metric), WithJsonSchema({"enum": catalogue.names()})
+]
 
 
 def _error(msg: str) -> PydanticCustomError:
@@ -61,7 +71,8 @@ def auto_best_metric(metrics: list[str]) -> str | None:
     """FID when computed, else the first row of the first metric, else none."""
     if "fid" in metrics:
         return "fid"
-    return ROWS[metrics[0]][0] if metrics and metrics[0] in ROWS else None
+    known = [m for m in metrics if m in catalogue.names()]
+    return catalogue.rows_of(known[0])[0] if known and known[0] == metrics[0] else None
 
 
 class EvalSpec(BaseModel):
@@ -69,7 +80,7 @@ class EvalSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metrics: list[Metric] = []
+    metrics: list[MetricName] = []
     every: int = Field(0, ge=0)  # evaluate every N training steps; 0 = only at the end
     n_samples: int = Field(10000, ge=2)  # generated samples per evaluation
     real_split: Literal["eval", "train"] = "eval"
@@ -147,8 +158,8 @@ class EvalSpec(BaseModel):
         metrics = info.data.get("metrics")
         if v is None or metrics is None:
             return v
-        rows = [r for m in metrics for r in ROWS[m]]
-        if v in rows or (v.startswith("accuracy/") and "accuracy" in metrics):
+        rows = catalogue.computed_rows(metrics)
+        if catalogue.yields(metrics, v):
             return v
         choices = ", ".join(rows) if rows else "nothing (eval.metrics is empty)"
         raise _error(

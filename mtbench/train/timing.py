@@ -13,7 +13,7 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-PHASES = ("data", "d_fwd", "d_bwd", "d_opt", "g_fwd", "g_bwd", "g_opt", "ema")
+from mtbench.layout import PHASES
 
 
 class PhaseTimer:

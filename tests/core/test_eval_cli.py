@@ -69,7 +69,7 @@ def test_eval_command_errors(tmp_path, evaluated_run, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["eval", str(evaluated_run), "--metrics", "fidd"]) == 2
-    assert capsys.readouterr().err.startswith("eval.metrics[0]: Input should be")
+    assert capsys.readouterr().err.startswith("eval.metrics[0]: unknown metric")
 
 
 @pytest.mark.parametrize(

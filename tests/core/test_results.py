@@ -102,7 +102,10 @@ def test_aggregate_is_mean_and_std_over_done_seeds_sorted_by_fid(suite):
     assert by_acc["variant"].tolist() == ["ac", "proj", "unc"]  # higher is better
 
 
-def test_direction_of_metrics_matches_the_evaluator():
-    from mtbench.evaluate.evaluator import HIGHER_IS_BETTER
+def test_direction_of_metrics_comes_from_the_catalogue():
+    from mtbench.evaluate import catalogue, is_better
 
-    assert results.HIGHER_IS_BETTER == HIGHER_IS_BETTER
+    for name in ["fid", "kid", "isc", "precision", "accuracy/shape", "mae/position", "intra_fid/3"]:
+        assert results.higher_is_better(name) == catalogue.higher_is_better(name)
+        assert is_better(name, 2.0, 1.0) == catalogue.higher_is_better(name)
+    assert results.higher_is_better("isc") and not results.higher_is_better("mae/position")

@@ -96,7 +96,7 @@ CASES = [
         _with("log.every", 0),
         "log.every: Input should be greater than or equal to 1",
     ),
-    ("unknown metric", _with("eval", {"metrics": ["fidd"]}), "eval.metrics[0]: Input should be"),
+    ("unknown metric", _with("eval", {"metrics": ["fidd"]}), "eval.metrics[0]: unknown metric"),
     ("spec is a list", "[1, 2]", "s.json: a spec must be a JSON object, got list"),
     ("spec is empty", "  \n", "s.json: the file is empty; a spec is a JSON object"),
     (

@@ -10,8 +10,9 @@ import torch
 
 from mtbench.api import DataInfo, DataSplits, TensorData
 from mtbench.evaluate import EvalSpec, Evaluator
+from mtbench.evaluate.catalogue import calc_metric
+from mtbench.evaluate.context import EvalContext
 from mtbench.evaluate.extractor import DomainFeatureExtractor
-from mtbench.evaluate.metrics import EvalContext, calc_metric
 
 CPU = torch.device("cpu")
 COLUMNS = {

@@ -1,0 +1,153 @@
+"""The metric catalogue: every metric's facts in one place, without importing torch.
+
+A metric is declared once, with the function that computes it, in ``mtbench.evaluate.metrics``
+(``@metric(...)``, in the style of stylegan2-ada-pytorch's ``metric_main``). Spec validation,
+evaluation, best-checkpoint choice, result tables, reports and plots all read the facts from
+here, so adding a metric touches that one file.
+
+A metric named in ``eval.metrics`` (``prc``) yields rows (``precision``, ``recall``,
+``f_score``). A row may be a *family*: ``intra_fid`` also yields ``intra_fid/<class>``, and
+``accuracy`` yields ``accuracy/<target>``; family members share the family's facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row metric of ``evals.parquet``: its name and how to read it."""
+
+    name: str
+    higher_is_better: bool
+    headline: bool = True  # shown in leaderboards (members of a family are not, by default)
+    members_headline: bool = True  # whether ``<name>/<x>`` rows are headline too
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric ``eval.metrics`` may name: the rows it yields and what it reads."""
+
+    name: str
+    rows: tuple[Row, ...]
+    reads_real: bool  # needs real images (and cached real statistics)
+    fidelity: bool  # computed inside the one shared torch-fidelity call
+    compute: Callable | None = None  # EvalContext -> list of row dicts
+    doc: str = ""
+
+
+_METRICS: dict[str, MetricInfo] = {}  # declaration order is display order
+# Rows no spec metric yields but evaluation writes (the domain evaluator's own accuracy).
+_EXTRA = (Row("evaluator_accuracy", True, headline=False), Row("mae", False))
+_LOADED = False
+
+
+def metric(
+    name: str, rows: tuple[Row, ...], *, reads_real: bool, fidelity: bool = False
+) -> Callable[[Callable], Callable]:
+    """Declare a metric and register the function computing its rows."""
+
+    def register(fn: Callable) -> Callable:
+        _METRICS[name] = MetricInfo(name, rows, reads_real, fidelity, fn, (fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+def _catalogue() -> dict[str, MetricInfo]:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        import_module("mtbench.evaluate.metrics")  # declares every metric; torch-free
+    return _METRICS
+
+
+def names() -> list[str]:
+    """Every metric ``eval.metrics`` accepts, in display order."""
+    return list(_catalogue())
+
+
+def info(name: str) -> MetricInfo:
+    return _catalogue()[name]
+
+
+def rows_of(name: str) -> tuple[str, ...]:
+    """Row names a spec metric yields (family rows by their family name)."""
+    return tuple(r.name for r in info(name).rows)
+
+
+def fidelity_metrics() -> tuple[str, ...]:
+    """Spec metrics computed inside torch-fidelity's call."""
+    return tuple(m.name for m in _catalogue().values() if m.fidelity)
+
+
+def real_side(metrics: list[str] | tuple[str, ...]) -> list[str]:
+    """Those of ``metrics`` that read the real images."""
+    return [m for m in metrics if info(m).reads_real]
+
+
+def _all_rows() -> list[Row]:
+    return [r for m in _catalogue().values() for r in m.rows] + list(_EXTRA)
+
+
+def row(name: str) -> Row | None:
+    """Facts of a row metric, by exact name or by its family (``accuracy/shape``)."""
+    family = name.split("/", 1)[0]
+    for r in _all_rows():
+        if r.name == name:
+            return r
+    for r in _all_rows():
+        if r.name == family:
+            return r
+    return None
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of this row metric is better (unknown rows: a distance)."""
+    r = row(name)
+    return bool(r and r.higher_is_better)
+
+
+def is_headline(name: str) -> bool:
+    """Whether a leaderboard shows this row metric (not per-class intra-FIDs, say)."""
+    r = row(name)
+    if r is None:
+        return True
+    return r.headline if r.name == name else r.members_headline
+
+
+def display_key(name: str) -> tuple:
+    """Sort key: headline rows in catalogue order, family members after, the rest last."""
+    order = [r.name for r in _all_rows()]
+    family = name.split("/", 1)[0]
+    if name in order:
+        return (0 if is_headline(name) else 2, order.index(name), name)
+    if family in order:
+        return (1 if is_headline(name) else 3, order.index(family), name)
+    return (1, len(order), name)
+
+
+def order(names_: list[str]) -> list[str]:
+    return sorted(names_, key=display_key)
+
+
+def computed_rows(metrics: list[str]) -> list[str]:
+    """Row names that ``metrics`` yield (what ``eval.best_metric`` may name)."""
+    return [r for m in metrics for r in rows_of(m)]
+
+
+def yields(metrics: list[str], row_name: str) -> bool:
+    """Whether ``metrics`` produce ``row_name`` (exactly, or as a member of a family)."""
+    family = row_name.split("/", 1)[0]
+    rows = computed_rows(metrics)
+    return row_name in rows or ("/" in row_name and family in rows)
+
+
+def calc_metric(name: str, ctx: object) -> list[dict]:
+    """The rows of one declared metric on an ``EvalContext``."""
+    if name not in _catalogue():
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(names())}")
+    return info(name).compute(ctx)
