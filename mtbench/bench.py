@@ -34,6 +34,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from mtbench import contention
 from mtbench.errors import SpecError, UserError
 from mtbench.io import atomic_write_bytes, write_json
 from mtbench.layout import RunDir, SuiteDir
@@ -379,7 +380,7 @@ def launch(suite: str, planned: PlannedRun, rd: RunDir, mode: str, jobs: int, lo
     cmd = [sys.executable, "-m", "mtbench", "run", str(spec_file), "--out", str(rd.root)]
     if mode == "resume":
         cmd.append("--resume")
-    env = dict(os.environ)
+    env = dict(os.environ, **{contention.JOBS_ENV: str(jobs)})
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     with open(rd.file(RunDir.STDOUT), "wb") as out, open(rd.file(RunDir.STDERR), "wb") as err:
@@ -621,9 +622,10 @@ def _read_suite_file(out: Path) -> dict:
 
 
 def write_suite_tables(out: Path, session: dict | None = None) -> None:
-    """Regenerate ``<out>``'s tables and leaderboard from its run folders (atomic writes)."""
+    """Regenerate ``<out>``'s tables, leaderboard, README and sample grids from its run folders
+    (atomic writes), as ``mtbench report --out`` would (``mtbench.report.publish``)."""
     from mtbench import results
-    from mtbench.report import leaderboard_markdown
+    from mtbench.report import publish
 
     with tables_lock(out):
         if session is not None:
@@ -633,6 +635,5 @@ def write_suite_tables(out: Path, session: dict | None = None) -> None:
                     s["finished"] = _now()
             write_json(out / SUITE_FILE, info)
         tables = results.read_runs([out])
-        results.write_tables(tables, out)
-        md = leaderboard_markdown(tables, title=_read_suite_file(out).get("name") or out.name)
-        atomic_write_bytes(out / SuiteDir.LEADERBOARD, md.encode())
+        title = _read_suite_file(out).get("name") or out.name
+        publish(tables, out, [str(out)], None, title)

@@ -216,15 +216,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mtbench import results
-    from mtbench.io import atomic_write_bytes
-    from mtbench.layout import SuiteDir
-    from mtbench.report import (
-        copy_sample_grids,
-        leaderboard_markdown,
-        publish_readme,
-        render,
-        suite_title,
-    )
+    from mtbench.report import publish, render, suite_title
 
     tables = results.read_runs(args.dirs)
     if tables.runs.empty:
@@ -232,12 +224,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     title = suite_title(args.dirs)
     print(render(tables, args.format, title, args.sort), end="")
     if args.out:
-        results.write_tables(tables, args.out)
-        md = leaderboard_markdown(tables, title, args.sort)
-        atomic_write_bytes(Path(args.out) / SuiteDir.LEADERBOARD, md.encode())
-        readme = publish_readme(tables, args.dirs, args.argv)
-        atomic_write_bytes(Path(args.out) / SuiteDir.README, readme.encode())
-        copy_sample_grids(tables, args.dirs, Path(args.out))
+        publish(tables, Path(args.out), args.dirs, args.argv, title, args.sort)
         print(f"tables, leaderboard.md, README.md, samples written to {args.out}", file=sys.stderr)
     if args.plots:
         from mtbench.plots import write_plots

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mtbench.evaluate import final  # noqa: E402
 from mtbench.io import atomic_write_bytes  # noqa: E402
 from mtbench.layout import phase_columns  # noqa: E402
 from mtbench.results import (  # noqa: E402
@@ -67,9 +68,7 @@ def _main_generator(ev: pd.DataFrame) -> pd.DataFrame:
     the run has it, else the raw one (not ``mtbench eval``'s later rows)."""
     if ev.empty or "generator" not in ev:
         return ev
-    has_ema = ev.groupby("run_id")["generator"].transform(lambda g: (g == "ema").any())
-    wanted = has_ema.map({True: "ema", False: "raw"})
-    return ev[ev["generator"] == wanted]
+    return final.main_generator(ev[final.is_training(ev)])
 
 
 def plot_final(t: Tables, path: Path) -> Path | None:
@@ -81,17 +80,27 @@ def plot_final(t: Tables, path: Path) -> Path | None:
     fig, axes = _grid(len(metrics), w=4.6, h=0.45 * len(agg) + 1.4)
     for ax, m in zip(axes, metrics):
         mean, std = agg[f"{m}_mean"], agg[f"{m}_std"].fillna(0)
-        best = mean.max() if higher_is_better(m) else mean.min()
-        colors = ["tab:green" if v == best else "tab:blue" for v in mean]
+        best = mean.groupby(agg["protocol"]).transform("max" if higher_is_better(m) else "min")
+        colors = ["tab:green" if v == b else "tab:blue" for v, b in zip(mean, best)]
         y = range(len(agg))
         ax.barh(y, mean.fillna(0), xerr=std, color=colors, capsize=3)
-        ax.set_yticks(list(y), agg["variant"].astype(str))
+        ax.set_yticks(list(y), _bar_names(agg))
         ax.invert_yaxis()
         ax.set_xlabel(m)
         ax.set_title(f"{m} ({'higher' if higher_is_better(m) else 'lower'} is better)")
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Final metrics per variant (mean ± std over seeds; best in green)")
+    fig.suptitle(
+        "Final metrics per variant (mean ± std over seeds; best of each protocol in green)"
+    )
     return _save(fig, path)
+
+
+def _bar_names(agg: pd.DataFrame) -> list[str]:
+    """Variant names, with their protocol when runs of several protocols are drawn (each
+    protocol's best is its own)."""
+    if agg["protocol"].nunique() < 2:
+        return agg["variant"].astype(str).tolist()
+    return [f"{v} [protocol {p}]" for v, p in zip(agg["variant"], agg["protocol"])]
 
 
 def plot_metrics(t: Tables, path: Path) -> Path | None:

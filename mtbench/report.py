@@ -1,7 +1,9 @@
-"""Leaderboards (markdown, CSV, JSON) from the results tables, and side-by-side run comparisons.
+"""Leaderboards (markdown, CSV, JSON) from the results tables, side-by-side run comparisons,
+and ``publish``, the one way a results folder is written (``report --out`` and ``bench``).
 
 Every number printed here comes from ``mtbench.results``' tables: the markdown rounds them
-for reading; CSV and JSON carry them unrounded.
+for reading; CSV and JSON carry them unrounded. Runs of different evaluation protocols are
+ranked in separate tables, and timings measured under contention are marked.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtbench.errors import UserError
+from mtbench.evaluate import final
 from mtbench.layout import RunDir, SuiteDir, phase_columns
 from mtbench.results import (
     Tables,
@@ -51,20 +54,25 @@ def _best(agg: pd.DataFrame, metric: str) -> float | None:
     return vals.max() if higher_is_better(metric) else vals.min()
 
 
+CONTENDED = "†"  # marks timings measured under contention (see contention_note)
+
+
 def leaderboard_rows(agg: pd.DataFrame, metrics: list[str]) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the main table: the best mean of each metric in bold."""
+    """Header and cells of one protocol's table: the best mean of each metric in bold;
+    img/s and wall time marked when measured under contention."""
     arrows = {m: "↑" if higher_is_better(m) else "↓" for m in metrics}
     header = ["#", "variant", "heads", "weighting", "seeds"]
     header += [f"{m} {arrows[m]}" for m in metrics] + ["img/s", "wall (s)"]
     best = {m: _best(agg, m) for m in metrics}
     rows = []
-    for i, r in agg.iterrows():
+    for i, (_, r) in enumerate(agg.iterrows()):
         cells = [str(i + 1), str(r["variant"]), str(r["heads"]), str(r["weighting"]), r["seeds"]]
         for m in metrics:
             cell = fmt_pm(r[f"{m}_mean"], r[f"{m}_std"])
             cells.append(f"**{cell}**" if r[f"{m}_mean"] == best[m] else cell)
-        cells += [fmt_pm(r["imgs_per_s_mean"], r["imgs_per_s_std"])]
-        cells += [fmt_pm(r["wall_s_mean"], r["wall_s_std"])]
+        mark = CONTENDED if r.get("contended") else ""
+        cells += [fmt_pm(r["imgs_per_s_mean"], r["imgs_per_s_std"]) + mark]
+        cells += [fmt_pm(r["wall_s_mean"], r["wall_s_std"]) + mark]
         rows.append(cells)
     return header, rows
 
@@ -73,12 +81,21 @@ def timing_rows(agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Per-phase milliseconds per step (median after warm-up, mean over seeds)."""
     cols = [c for c in phase_columns() if c in agg.columns]
     header = ["variant"] + [c[2:] for c in cols]
-    rows = [[str(r["variant"])] + [fmt(r[c] * 1000, 3) for c in cols] for _, r in agg.iterrows()]
+    many = agg["protocol"].nunique() > 1
+    rows = [
+        [_timing_name(r, many)] + [fmt(r[c] * 1000, 3) for c in cols] for _, r in agg.iterrows()
+    ]
     return header, rows
 
 
+def _timing_name(r: pd.Series, many_protocols: bool) -> str:
+    name = str(r["variant"]) + (f" (protocol {r['protocol']})" if many_protocols else "")
+    return name + (CONTENDED if r.get("contended") else "")
+
+
 def leaderboard_markdown(t: Tables, title: str = "Leaderboard", sort_by: str | None = None) -> str:
-    """The leaderboard, timing breakdown, evaluation protocol and left-out runs, in markdown."""
+    """The leaderboard (one table per evaluation protocol), timing breakdown, evaluation
+    protocol and left-out runs, in markdown."""
     agg = aggregate(t, sort_by)
     metrics = headline_metrics(metric_columns(t.runs))
     lines = [f"# {title}", ""]
@@ -87,19 +104,88 @@ def leaderboard_markdown(t: Tables, title: str = "Leaderboard", sort_by: str | N
     lines += [
         "Final metrics of each variant's generator (EMA when enabled) at its last step, "
         "mean ± std over seeds (std with ddof 1; none for one seed); ↓ lower is better, "
-        "↑ higher is better, best in bold. Only runs with status done are aggregated.",
+        "↑ higher is better, best in bold. Only runs with status done are aggregated. "
+        + FINAL_RULE,
         "",
     ]
-    lines += _table(*leaderboard_rows(agg, metrics)) + [""]
+    groups = list(agg.groupby("protocol", sort=False))
+    if len(groups) > 1:
+        lines += [
+            f"These runs were evaluated under {len(groups)} different protocols (data set, "
+            "feature extractor, sample counts, split, domain evaluator). Each is ranked in its "
+            "own table; numbers in different tables are not comparable.",
+            "",
+        ]
+    for pid, g in groups:
+        if len(groups) > 1:
+            lines += [f"## Protocol {pid}: {protocol_line(g.iloc[0])}", ""]
+        shown = [m for m in metrics if g[f"{m}_mean"].notna().any()]
+        lines += _table(*leaderboard_rows(g, shown)) + [""]
+    lines += contention_note(agg)
     if any(c.startswith("t_") for c in agg.columns):
         lines += ["## Time per training step (ms)", ""]
         lines += ["Median over logged steps after the first (warm-up), mean over seeds.", ""]
         lines += _table(*timing_rows(agg)) + [""]
-    lines += _protocol(t) + _left_out(t)
+    lines += _protocol(t, agg) + _left_out(t)
     return "\n".join(lines)
 
 
-def _protocol(t: Tables) -> list[str]:
+FINAL_RULE = (
+    "Each run's metrics are its rows of `evals.parquet` at its final step under its own "
+    "protocol (the spec's `eval.n_samples`), the latest where `mtbench eval` re-evaluated "
+    "the final checkpoint; the tables' `evals` marks them `final`."
+)
+
+
+def protocol_line(r: pd.Series) -> str:
+    """One protocol in words: data set, extractor [hash], sample counts, split, evaluator."""
+    data = _data_words(r.get("data"))
+    if r.get("feature_extractor") is None or pd.isna(r.get("feature_extractor")):
+        return f"{data}; no final evaluation"
+    text = (
+        f"{data}; {r['feature_extractor']} features [{str(r['extractor_hash'])[:12]}], "
+        f"{_int(r['n_fake'])} generated vs {_int(r['n_real'])} real images "
+        f"({r['real_split']} split)"
+    )
+    ev = r.get("evaluator_hash")
+    if isinstance(ev, str) and ev != r["extractor_hash"]:
+        text += f"; domain evaluator [{ev[:12]}]"
+    return text
+
+
+def _data_words(data) -> str:
+    """``shapes (size=16)`` from a data set's spec JSON."""
+    if not isinstance(data, str):
+        return "unknown data set"
+    d = json.loads(data)
+    rest = ", ".join(f"{k}={_j(v)}" for k, v in d.items() if k != "type")
+    return f"{d.get('type')}" + (f" ({rest})" if rest else "")
+
+
+def _int(v) -> str:
+    return DASH if v is None or pd.isna(v) else str(int(v))
+
+
+def contention_note(agg: pd.DataFrame) -> list[str]:
+    """The footnote that says which timings were measured under contention, and how."""
+    out = []
+    if agg["contended"].any():
+        out.append(
+            f"{CONTENDED} img/s, wall time and step times measured under contention: a run "
+            "shared the machine (`mtbench bench --jobs` above 1, more torch threads than "
+            "cores, or a 1-minute load average above the CPU count at its start or end; "
+            "spec.json `meta.contention`). They are not comparable with unmarked rows."
+        )
+    unknown = int(agg["unrecorded"].sum())
+    if unknown:
+        out.append(
+            f"{unknown} run(s) recorded no contention (made before mtbench recorded it): "
+            "whether their timings were measured on a shared machine is unknown."
+        )
+    return [line for o in out for line in (o, "")]
+
+
+def _protocol(t: Tables, agg: pd.DataFrame) -> list[str]:
     out = ["## Protocol", ""]
     done = t.runs[t.runs["status"] == "done"]
     if not done.empty:
@@ -111,23 +197,28 @@ def _protocol(t: Tables) -> list[str]:
             }
         )
         out.append(f"- runs: {len(done)} done; steps {_values(done['steps'])}; {'; '.join(envs)}")
-    ev = t.evals
-    if not ev.empty and "feature_extractor" in ev:
-        final = ev.merge(
-            done[["run_id", "steps"]], left_on=["run_id", "step"], right_on=["run_id", "steps"]
+    many = agg["protocol"].nunique() > 1
+    for pid, g in agg.groupby("protocol", sort=False):
+        out.append(
+            f"- evaluation{f' (protocol {pid})' if many else ''}: {protocol_line(g.iloc[0])}"
         )
-        final = final[final["metric"].isin(["fid", "kid", "precision"])]
-        for cols, g in final.groupby(["feature_extractor", "n_fake", "n_real", "real_split"]):
-            h = _values(g["extractor_hash"].str[:12]) if "extractor_hash" in g else "?"
-            out.append(
-                f"- evaluation: {cols[0]} features [{h}], {cols[1]} generated vs {cols[2]} real "
-                f"images ({cols[3]} split)"
-            )
-    if "evaluator_accuracy" in t.runs:
-        acc = done["evaluator_accuracy"].dropna()
-        if len(acc):
-            out.append(f"- domain evaluator accuracy on held-out real images: {fmt(acc.mean())}")
+        acc = _evaluator_accuracy(done, g.iloc[0])
+        if acc:
+            out.append(f"  - domain evaluator accuracy on held-out real images: {acc}")
+    later = done[done["metrics_from"].notna() & ~done["metrics_from"].isin(final.TRAINING)]
+    for r in later.itertuples():
+        out.append(f"- {r.run_id}: final metrics from {r.metrics_from} (`mtbench eval` rows)")
     return [*out, ""]
+
+
+def _evaluator_accuracy(done: pd.DataFrame, proto: pd.Series) -> str:
+    """The held-out accuracy of the one domain evaluator of a protocol (never an average of
+    several evaluators: each is listed with its hash)."""
+    if "evaluator_accuracy" not in done:
+        return ""
+    same = done[done["evaluator_hash"] == proto.get("evaluator_hash")]
+    accs = same.groupby("evaluator_hash")["evaluator_accuracy"].first().dropna()
+    return "; ".join(f"{fmt(v)} [{h[:12]}]" for h, v in accs.items())
 
 
 def _values(s: pd.Series) -> str:
@@ -230,11 +321,59 @@ def compare(run_a: str | Path, run_b: str | Path) -> str:
     else:
         lines.append("The specs are identical (meta and out aside).")
     lines += ["", "## Results", ""]
+    same = _same_protocol(ra, rb)
     rows = [["status", str(ra["status"]), str(rb["status"]), "", "", ""]]
     for col in ["steps", "wall_s", "imgs_per_s", *metric_columns(t.runs)]:
-        rows.append([col, *_delta(ra[col], rb[col]), _better(col, ra[col], rb[col])])
-    lines += _table(["", "A", "B", "B - A", "change", "better"], rows)
-    return "\n".join(lines) + "\n"
+        better = _better(col, ra[col], rb[col]) if same or col in TIMING else ""
+        mark = CONTENDED if col in TIMING and (_contended(ra) or _contended(rb)) else ""
+        rows.append([col + mark, *_delta(ra[col], rb[col]), better])
+    lines += _table(["", "A", "B", "B - A", "change", "better"], rows) + [""]
+    lines += _compare_notes(ra, rb, same)
+    return "\n".join(lines)
+
+
+TIMING = ("wall_s", "imgs_per_s")  # measured, not evaluated: protocol-free
+
+
+def _same_protocol(ra: pd.Series, rb: pd.Series) -> bool:
+    return all(_eq(ra[c], rb[c]) for c in final.PROTOCOL)
+
+
+def _eq(x, y) -> bool:
+    return (pd.isna(x) and pd.isna(y)) if pd.isna(x) or pd.isna(y) else x == y
+
+
+def _compare_notes(ra: pd.Series, rb: pd.Series, same: bool) -> list[str]:
+    """Where each side's metrics came from, and why a verdict may be missing."""
+    out = [
+        f"Metrics: {FINAL_RULE} A: step {_int(ra['metrics_step'])} ({ra['metrics_from']}); "
+        f"B: step {_int(rb['metrics_step'])} ({rb['metrics_from']}).",
+        "",
+    ]
+    if not same:
+        out += [
+            "A and B were evaluated under different protocols, so their metrics are not "
+            f"comparable and no better is given: A: {protocol_line(ra)}; B: {protocol_line(rb)}.",
+            "",
+        ]
+    if _contended(ra) or _contended(rb):
+        out += [
+            f"{CONTENDED} measured under contention (spec.json `meta.contention`): "
+            f"A {_contention_words(ra)}, B {_contention_words(rb)}.",
+            "",
+        ]
+    return out
+
+
+def _contended(r: pd.Series) -> bool:
+    return not pd.isna(r["contended"]) and bool(r["contended"])
+
+
+def _contention_words(r: pd.Series) -> str:
+    if r["contended"] is None or pd.isna(r["contended"]):
+        return "unrecorded"
+    state = "contended" if r["contended"] else "quiet"
+    return f"{state} (jobs {_int(r['jobs'])}, peak load {fmt(r['load_max'], 3)})"
 
 
 def _better(col: str, x, y) -> str:
@@ -262,29 +401,81 @@ def _delta(x, y) -> list[str]:
 # ----------------------------------------------------------------------------- publishing
 
 
-def publish_readme(t: Tables, dirs: list[str], argv: list[str]) -> str:
+def publish(
+    t: Tables,
+    out: str | Path,
+    dirs: list[str],
+    argv: list[str] | None,
+    title: str,
+    sort_by: str | None = None,
+) -> list[Path]:
+    """Write ``out``'s tables, ``leaderboard.md``, ``README.md`` and ``samples/<variant>.png``:
+    the one way results are published, by ``mtbench report --out`` and by ``mtbench bench``
+    after every run (``argv`` None: the folder's bench sessions made it)."""
+    from mtbench.io import atomic_write_bytes
+    from mtbench.results import write_tables
+
+    out = Path(out)
+    written = write_tables(t, out)
+    for name, text in (
+        (SuiteDir.LEADERBOARD, leaderboard_markdown(t, title, sort_by)),
+        (SuiteDir.README, publish_readme(t, dirs, argv)),
+    ):
+        atomic_write_bytes(out / name, text.encode())
+        written.append(out / name)
+    return written + copy_sample_grids(t, dirs, out)
+
+
+def publish_readme(t: Tables, dirs: list[str], argv: list[str] | None) -> str:
     """README of a published results folder: what made it, on what machine, in how long."""
     lines = [f"# {suite_title(dirs)}", "", "Every file in this folder was written by mtbench.", ""]
     for d in dirs:
         info = _suite_info(Path(d))
         if info.get("spec", {}).get("description"):
             lines += [info["spec"]["description"], ""]
-        for s in info.get("sessions", []):
+        sessions = info.get("sessions", [])
+        for s in sessions:
             lines += _session_lines(s)
+        lines += _overlaps(sessions)
     counts = t.runs["status"].value_counts().to_dict() if not t.runs.empty else {}
     lines += [
         f"Runs: {len(t.runs)} ({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}); "
         f"summed run wall time {fmt(float(t.runs['wall_s'].sum()) / 60, 3)} min.",
         "",
-        "This folder was written by:",
-        "",
-        f"    mtbench {' '.join(argv)}",
-        "",
+    ]
+    if argv is not None:
+        lines += ["This folder was written by:", "", f"    mtbench {' '.join(argv)}", ""]
+    lines += [
         "`leaderboard.md` has the results; `runs`, `steps` and `evals` (`.parquet`, `.csv`) the",
-        "tables; `*.png` the plots; `samples/<variant>.png` each variant's final seed-0 grid.",
+        "tables; `*.png` the plots (`mtbench report --plots`); `samples/<variant>.png` each",
+        "variant's final grid of its lowest seed.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _overlaps(sessions: list[dict]) -> list[str]:
+    """A line for bench sessions that ran at the same time (their runs shared the machine)."""
+    from datetime import datetime
+
+    spans = [
+        (i + 1, datetime.fromisoformat(s["started"]), datetime.fromisoformat(s["finished"]))
+        for i, s in enumerate(sessions)
+        if s.get("started") and s.get("finished")
+    ]
+    pairs = [
+        f"{a} and {b}"
+        for a, s0, e0 in spans
+        for b, s1, e1 in spans
+        if a < b and s1 < e0 and s0 < e1
+    ]
+    if not pairs:
+        return []
+    return [
+        f"Bench sessions {', '.join(pairs)} (in the order above) overlapped in time: their "
+        "runs shared the machine, so their timings were measured under contention.",
+        "",
+    ]
 
 
 def _suite_info(folder: Path) -> dict:

@@ -1,9 +1,11 @@
 """Run folders -> three pandas tables (runs, steps, evals), and the per-variant aggregation.
 
 The run folders are the source of truth; tables are derived from them, so they can always
-be regenerated. ``runs`` has one row per run folder (its spec, status, throughput and final
-metrics as columns), ``steps`` and ``evals`` are the runs' own tables stacked. ``aggregate``
-turns them into a leaderboard: per variant, mean and std over seeds of every final metric,
+be regenerated. ``runs`` has one row per run folder (its spec, status, throughput, what ran
+beside it, and its final metrics with their protocol as columns; the metrics come from
+``evals.parquet`` by the rule of ``mtbench.evaluate.final``, never from ``summary.json``),
+``steps`` and ``evals`` are the runs' own tables stacked. ``aggregate`` turns them into a
+leaderboard: per protocol and variant, mean and std over seeds of every final metric,
 images per second and wall time, and the per-phase step time.
 """
 
@@ -17,8 +19,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from mtbench import contention
 from mtbench.errors import UserError
-from mtbench.evaluate import catalogue
+from mtbench.evaluate import catalogue, final
 from mtbench.io import atomic_write_bytes, write_parquet
 from mtbench.layout import TABLES, RunDir, phase_columns
 
@@ -42,9 +45,15 @@ RUN_COLUMNS = [
     "wall_s",
     "train_s",
     "imgs_per_s",
+    "jobs",
+    "load_max",
+    "contended",
     "attempts",
     "error",
     "path",
+    "metrics_step",
+    "metrics_from",
+    *final.PROTOCOL,
 ]
 
 
@@ -85,21 +94,31 @@ def _run_ids(dirs: list[Path]) -> list[str]:
 
 
 def read_runs(paths: list[str | Path]) -> Tables:
-    """The runs, steps and evals tables of every run folder under ``paths``."""
+    """The runs, steps and evals tables of every run folder under ``paths``.
+
+    A run's metrics are its final rows of ``evals.parquet`` (``mtbench.evaluate.final``);
+    the evals table's ``final`` column marks the rows the runs table took them from.
+    """
     dirs = find_run_dirs(paths)
     rows, steps, evals = [], [], []
     for root, run_id in zip(dirs, _run_ids(dirs)):
-        rows.append(run_row(root, run_id))
         rd = RunDir(root)
-        for path, into in ((rd.steps, steps), (rd.evals, evals)):
-            if path.is_file():
-                df = pd.read_parquet(path)
-                into.append(
-                    df.assign(run_id=run_id)[["run_id", *df.columns.drop("run_id", "ignore")]]
-                )
+        ev = _read_table(rd.evals, run_id)
+        row, used = run_row(root, run_id, ev)
+        rows.append(row)
+        evals.append(ev.assign(final=ev.index.isin(used.index)))
+        steps.append(_read_table(rd.steps, run_id))
     runs = pd.DataFrame(rows, columns=None) if rows else pd.DataFrame(columns=RUN_COLUMNS)
     runs = runs[RUN_COLUMNS + order_metrics([c for c in runs.columns if c not in RUN_COLUMNS])]
     return Tables(runs, _concat(steps, ["run_id", "step"]), _concat(evals, ["run_id", "step"]))
+
+
+def _read_table(path: Path, run_id: str) -> pd.DataFrame:
+    """A run's table with ``run_id`` first (the folder's name); empty when absent."""
+    if not path.is_file():
+        return pd.DataFrame()
+    df = pd.read_parquet(path)
+    return df.assign(run_id=run_id)[["run_id", *df.columns.drop("run_id", "ignore")]]
 
 
 def _concat(frames: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
@@ -116,9 +135,14 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def run_row(root: Path, run_id: str) -> dict:
-    """One runs-table row from a run folder's spec, summary and bench record."""
+def run_row(
+    root: Path, run_id: str, evals: pd.DataFrame | None = None
+) -> tuple[dict, pd.DataFrame]:
+    """One runs-table row from a run folder's spec, summary, bench record and evals, and
+    the evals rows its metrics were taken from."""
     rd = RunDir(root)
+    if evals is None:
+        evals = _read_table(rd.evals, run_id)
     spec = _read_json(rd.spec) or _read_json(rd.file(RunDir.RUN_SPEC))
     summary = _read_json(rd.summary)
     bench = _read_json(rd.file(RunDir.BENCH))
@@ -150,11 +174,28 @@ def run_row(root: Path, run_id: str) -> dict:
         "wall_s": summary.get("wall_s"),
         "train_s": summary.get("train_s"),
         "imgs_per_s": summary.get("imgs_per_s"),
+        **_contention(meta.get("contention")),
         "attempts": len(bench.get("attempts", [])),
         "error": error,
         "path": str(root),
     }
-    return row | {k: float(v) for k, v in (summary.get("metrics") or {}).items()}
+    step = row["steps"]
+    n_samples = (spec.get("eval") or {}).get("n_samples")
+    used = final.final_rows(evals, step, n_samples)
+    row |= {"metrics_step": step if len(used) else None, "metrics_from": final.used_from(used)}
+    row |= final.protocol(used, spec.get("dataset"))
+    return row | {m: float(v) for m, v in zip(used["metric"], used["value"])}, used
+
+
+def _contention(records: list[dict] | None) -> dict:
+    """Most parallel jobs, highest 1-minute load, and whether the timings were contended."""
+    records = records or []
+    loads = [r[k][0] for r in records for k in ("load_start", "load_end") if r.get(k)]
+    return {
+        "jobs": max((r.get("jobs") or 1 for r in records), default=None),
+        "load_max": max(loads, default=None),
+        "contended": contention.contended(records),
+    }
 
 
 def _type(section: dict | None) -> str | None:
@@ -220,25 +261,31 @@ def phase_times(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 def aggregate(t: Tables, sort_by: str | None = None) -> pd.DataFrame:
-    """One row per variant: done runs' mean and std (ddof 1) over seeds of every final metric,
-    images per second and wall time, and the mean over runs of per-phase median step times.
+    """One row per protocol and variant: done runs' mean and std (ddof 1) over seeds of every
+    final metric, images per second and wall time, and the mean over runs of per-phase median
+    step times; ``contended`` when any run's timings were measured under contention.
 
-    Rows are sorted by ``sort_by`` (default: fid if present, else the first metric), best first.
+    Runs of one variant evaluated under different protocols (``final.PROTOCOL``) are never
+    averaged together. Protocols keep their order of first appearance; within each, rows are
+    sorted by ``sort_by`` (default: fid if present, else the first metric), best first.
     """
-    runs = t.runs
+    runs = _unfinished_join_their_variant(t.runs)
     metrics = metric_columns(runs)
     timing = phase_times(t.steps)
+    keys = [*final.PROTOCOL, "variant"]
     rows = []
-    for variant, g in runs.groupby("variant", sort=False, dropna=False):
+    for key, g in runs.groupby(keys, sort=False, dropna=False):
         done = g[g["status"] == "done"]
-        row = {
-            "variant": variant,
+        row = dict(zip(keys, (None if pd.isna(k) else k for k in key)))
+        row |= {
             "dataset": _first(g["dataset"]),
             "heads": _first(g["heads"]),
             "weighting": _first(g["weighting"]),
             "runs": len(done),
             "not_done": len(g) - len(done),
             "seeds": ",".join(str(s) for s in sorted(done["seed"].dropna().astype(int))),
+            "contended": bool(done["contended"].eq(True).any()),
+            "unrecorded": int(done["contended"].isna().sum()),
         }
         for col in [*metrics, "imgs_per_s", "wall_s"]:
             vals = pd.to_numeric(done[col], errors="coerce").dropna()
@@ -249,7 +296,30 @@ def aggregate(t: Tables, sort_by: str | None = None) -> pd.DataFrame:
             row[col] = tim[col].mean() if len(tim) else np.nan
         rows.append(row)
     agg = pd.DataFrame(rows)
+    if not agg.empty:
+        agg.insert(0, "protocol", _protocol_ids(agg))
+        agg = agg[["protocol", "variant", *agg.columns.drop(["protocol", "variant"])]]
     return _sort(agg, sort_by or _default_sort(metrics))
+
+
+def _unfinished_join_their_variant(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs not done (never finally evaluated) count towards their variant's done runs'
+    protocol, so a failed seed shows as ``not_done`` beside its variant, not on its own."""
+    cols = list(final.PROTOCOL)
+    done = runs[runs["status"] == "done"].drop_duplicates("variant").set_index("variant")[cols]
+    rest = (runs["status"] != "done") & runs["variant"].isin(done.index)
+    runs = runs.astype({c: object for c in cols})
+    if rest.any():
+        runs.loc[rest, cols] = done.loc[runs.loc[rest, "variant"], cols].to_numpy()
+    return runs
+
+
+def _protocol_ids(agg: pd.DataFrame) -> list[int]:
+    """1, 2, ... per distinct protocol, in order of first appearance."""
+    cols = agg[list(final.PROTOCOL)].astype(object)
+    keys = [tuple(None if pd.isna(v) else v for v in r) for r in cols.itertuples(index=False)]
+    ids = {k: i + 1 for i, k in enumerate(dict.fromkeys(keys))}
+    return [ids[k] for k in keys]
 
 
 def _first(s: pd.Series):
@@ -264,8 +334,9 @@ def _default_sort(metrics: list[str]) -> str | None:
 
 def _sort(agg: pd.DataFrame, metric: str | None) -> pd.DataFrame:
     if agg.empty or metric is None or f"{metric}_mean" not in agg:
-        return agg.reset_index(drop=True)
+        return (
+            agg.sort_values("protocol", kind="stable").reset_index(drop=True) if len(agg) else agg
+        )
     asc = not higher_is_better(metric)
-    return agg.sort_values(
-        f"{metric}_mean", ascending=asc, na_position="last", kind="stable"
-    ).reset_index(drop=True)
+    by_metric = agg.sort_values(f"{metric}_mean", ascending=asc, na_position="last", kind="stable")
+    return by_metric.sort_values("protocol", kind="stable").reset_index(drop=True)

@@ -119,6 +119,12 @@ def is_headline(name: str) -> bool:
     return r.headline if r.name == name else r.members_headline
 
 
+def compares_with_real(name: str) -> bool:
+    """Whether this row scores generated against all real images of the split (fid, kid,
+    precision; not a per-class member such as ``intra_fid/red``, nor accuracy)."""
+    return any(m.reads_real and name in (r.name for r in m.rows) for m in _catalogue().values())
+
+
 def display_key(name: str) -> tuple:
     """Sort key: headline rows in catalogue order, family members after, the rest last."""
     order = [r.name for r in _all_rows()]

@@ -218,5 +218,10 @@ class Evaluator:
                 )
             )
         wall = time.perf_counter() - t0
-        common = {"real_split": self.spec.real_split, "seed": self.seed, "wall_s": wall}
+        common = {
+            "real_split": self.spec.real_split,
+            "n_samples": self.spec.n_samples,  # the evaluation's draw (a protocol column)
+            "seed": self.seed,
+            "wall_s": wall,
+        }
         return [{"step": step, **r, **common, "generator": tag} for r in rows]

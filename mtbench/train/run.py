@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from mtbench import contention
 from mtbench.compose import compose
 from mtbench.data import to_uint8
 from mtbench.errors import NonFiniteLoss, UserError
@@ -168,10 +169,12 @@ def _read_rows(path: Path, upto: int) -> list[dict]:
 def _best_so_far(rows: list[dict], metric: str | None) -> float | None:
     if not rows or metric is None:
         return None
-    from mtbench.evaluate import is_better
+    from mtbench.evaluate import final, is_better
 
     best = None
     for row in rows:
+        if row.get("generator", "ema") not in final.TRAINING:
+            continue  # mtbench eval's rows may use another protocol (--n)
         if row["metric"] == metric and is_better(metric, row["value"], best):
             best = row["value"]
     return best
@@ -221,6 +224,8 @@ def run(
         restore(trainer, rd.last, device)
     spec_json["meta"] = provenance(r, device, parts.splits.provenance)
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
+    sessions = _contention_so_far(rd) if resume else []
+    spec_json["meta"]["contention"] = sessions + [contention.session_start(torch.get_num_threads())]
     if rank == 0:
         rd.root.mkdir(parents=True, exist_ok=True)
         write_json(rd.spec, spec_json)
@@ -236,8 +241,20 @@ def run(
         files.write_tables()
     summary = _summary(r, rd, trainer, files, status, error, time.perf_counter() - t0)
     if rank == 0:
+        spec_json["meta"]["contention"][-1] = contention.session_end(
+            spec_json["meta"]["contention"][-1]
+        )
+        write_json(rd.spec, spec_json)
         write_json(rd.summary, summary)
     return summary
+
+
+def _contention_so_far(rd: RunDir) -> list[dict]:
+    """The contention records of the run's earlier sessions (spec.json meta)."""
+    try:
+        return list(json.loads(rd.spec.read_text())["meta"].get("contention") or [])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def _evaluator(r: Resolved, parts, device):
@@ -255,8 +272,7 @@ def _evaluator(r: Resolved, parts, device):
 def _finish(files: RunFiles, trainer: Trainer, status: str) -> None:
     step = trainer.step
     if status == "done" and files.evaluator is not None:
-        done = any(row["step"] == step for row in files.eval_rows)
-        if not done:
+        if not _training_metrics(files, step):  # a finished run resumed evaluates no more
             files.evaluate()
     save_grid(trainer.sampler(), files.inputs, files.rd.sample_path(step))
     files.checkpoint()
@@ -266,11 +282,6 @@ def _summary(r, rd, trainer, files, status, error, wall_s) -> dict:
     rows = files.rows
     last = rows[-1] if rows else {}
     rates = [row["imgs_per_s"] for row in rows[1:] or rows]
-    final_metrics = {
-        row["metric"]: row["value"]
-        for row in files.eval_rows
-        if row["step"] == trainer.step and row.get("generator", "ema") != "raw"
-    }
     return {
         "run_id": rd.root.name,
         "name": r.spec.name,
@@ -285,8 +296,16 @@ def _summary(r, rd, trainer, files, status, error, wall_s) -> dict:
         "imgs_per_s": float(pd.Series(rates).median()) if rates else None,
         "device": str(trainer.device),
         "final_losses": {k: v for k, v in last.items() if k.startswith("loss/")},
-        "metrics": final_metrics,
+        "metrics": _training_metrics(files, trainer.step),
     }
+
+
+def _training_metrics(files: RunFiles, step: int) -> dict:
+    """What training's own evaluation at ``step`` measured (never ``mtbench eval``'s rows)."""
+    from mtbench.evaluate import final
+
+    rows = final.final_rows(pd.DataFrame(files.eval_rows), step, None, training_only=True)
+    return {m: float(v) for m, v in zip(rows["metric"], rows["value"])}
 
 
 def evaluate_run(

@@ -17,7 +17,7 @@ from mtbench.evaluate.extractor import DomainFeatureExtractor
 CPU = torch.device("cpu")
 COLUMNS = {
     "step", "metric", "value", "std", "feature_extractor", "extractor_hash", "n_real",
-    "n_fake", "real_split", "seed", "wall_s", "generator",
+    "n_fake", "real_split", "n_samples", "seed", "wall_s", "generator",
 }  # fmt: skip
 
 
@@ -49,6 +49,7 @@ def test_real_samples_score_well_and_noise_badly(
         assert set(row) == COLUMNS
         assert row["step"] == 100 and row["generator"] == "raw" and row["seed"] == 0
         assert row["real_split"] == "eval" and row["extractor_hash"] == domain.hash
+        assert row["n_samples"] == 1000  # the evaluation's draw, on per-class rows too
     assert (good["fid"]["n_real"], good["fid"]["n_fake"]) == (2000, 1000)
     assert good["isc"]["n_real"] == 0 and good["accuracy"]["n_real"] == 0
     assert math.isnan(good["fid"]["std"]) and good["kid"]["std"] > 0

@@ -21,16 +21,22 @@ def fake_run(
     weights: list[float] | None = None,
     status: str = "done",
     heads: tuple[str, ...] = ("adversarial", "aux_classifier"),
+    dataset: dict | None = None,
+    protocol: dict | None = None,
+    contention: list[dict] | None = None,
 ) -> Path:
     """A run folder with logged steps 10, 20, ... whose phase times are ``step_times`` (each
-    phase the same, total 8x) and, when ``metrics`` is given, evals at the last step."""
+    phase the same, total 8x) and, when ``metrics`` is given, evals at the last step.
+
+    ``protocol`` overrides the evals' protocol columns; ``contention`` is spec.json's
+    ``meta.contention`` (absent by default, as in runs made before it was recorded)."""
     root.mkdir(parents=True)
     n = len(step_times)
     last = 10 * n
     spec = {
         "name": variant,
         "seed": seed,
-        "dataset": {"type": "shapes", "size": 16},
+        "dataset": dataset or {"type": "shapes", "size": 16},
         "generator": {"type": "dcgan"},
         "discriminator": {"trunk": {"type": "dcgan"}, "heads": [{"type": h} for h in heads]},
         "loss": {"type": "hinge"},
@@ -43,6 +49,8 @@ def fake_run(
             "torch_threads": 1,
         },
     }
+    if contention is not None:
+        spec["meta"]["contention"] = contention
     (root / "spec.json").write_text(json.dumps(spec))
     if status == "failed":
         (root / "error.txt").write_text("Traceback ...\nRuntimeError: boom\n")
@@ -83,6 +91,7 @@ def fake_run(
                 "seed": seed,
                 "generator": "ema",
             }
+            | (protocol or {})
             for s in (last // 2, last)
             for m, v in metrics.items()
         ]
