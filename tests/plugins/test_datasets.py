@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import MNIST_ROOT
 
 from mtbench.api import DataSplits, TensorData
 from mtbench.errors import UserError
@@ -16,7 +17,6 @@ from mtbench_plugins.datasets.digits import Digits
 from mtbench_plugins.datasets.mnist import MNIST
 from mtbench_plugins.datasets.shapes import Shapes
 
-SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 T10K_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
@@ -158,9 +158,9 @@ def _sklearn_targets() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def shared_t10k() -> DataSplits:
-    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"no MNIST test set at {SHARED_MNIST}")
-    return MNIST(MNIST.Config(root=str(SHARED_MNIST))).load()
+    if not (MNIST_ROOT / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"no MNIST test set at {MNIST_ROOT}")
+    return MNIST(MNIST.Config(root=str(MNIST_ROOT))).load()
 
 
 def test_mnist_t10k_only_is_split_8000_2000(shared_t10k):
@@ -180,9 +180,9 @@ def test_mnist_t10k_only_is_split_8000_2000(shared_t10k):
 
 
 def test_mnist_split_is_deterministic_and_disjoint(shared_t10k):
-    again = MNIST(MNIST.Config(root=str(SHARED_MNIST))).load()
+    again = MNIST(MNIST.Config(root=str(MNIST_ROOT))).load()
     assert torch.equal(again.eval.images, shared_t10k.eval.images)
-    other = MNIST(MNIST.Config(root=str(SHARED_MNIST), split_seed=1, holdout=500)).load()
+    other = MNIST(MNIST.Config(root=str(MNIST_ROOT), split_seed=1, holdout=500)).load()
     assert len(other.eval) == 500 and not torch.equal(
         other.eval.images[:500], again.eval.images[:500]
     )
