@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+import torch
+
+from mtbench.api import Side
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST_ROOT = REPO.parent / "shared" / "data" / "mnist"
@@ -31,3 +36,20 @@ def tiny_spec(**over) -> dict:
 def write_spec(path: Path, spec: dict) -> Path:
     path.write_text(json.dumps(spec))
     return path
+
+
+def ce(logits: list[float], label: int) -> float:
+    """Cross-entropy of one row of logits against its label, computed by hand."""
+    return -logits[label] + math.log(sum(math.exp(v) for v in logits))
+
+
+def feature_side(
+    rows: list[list[float]], labels: list[int] | None, grad: bool = False, dim: int = 8
+) -> Side:
+    """A side holding only trunk features: each row's leading values, zero-padded to ``dim``."""
+    f = torch.zeros(len(rows), dim)
+    for i, row in enumerate(rows):
+        f[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
+    y = None if labels is None else torch.tensor(labels)
+    return Side({}, y, {}, f.requires_grad_(grad))
+

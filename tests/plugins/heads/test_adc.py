@@ -1,10 +1,8 @@
 """ADC-GAN head: 2K-way terms by hand, gradient reach, checks, a tiny run."""
 
-import math
-
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import ce, feature_side, tiny_spec
 from torch import nn
 
 from mtbench.api import DataInfo, HeadContext, Side
@@ -23,18 +21,6 @@ def make(num_classes: int = 3, **cfg) -> ADCHead:
     return ADCHead(ADCHead.Config(**cfg), ctx)
 
 
-def side(rows: list[list[float]], labels: list[int] | None, grad: bool = False) -> Side:
-    f = torch.zeros(len(rows), D)
-    for i, row in enumerate(rows):
-        f[i, : len(row)] = torch.tensor(row)
-    y = None if labels is None else torch.tensor(labels)
-    return Side({}, y, {}, f.requires_grad_(grad))
-
-
-def ce(logits: list[float], label: int) -> float:
-    return -logits[label] + math.log(sum(math.exp(v) for v in logits))
-
-
 REAL = [[2, 1, 0, 0, 0, 1], [0, 3, 1, 1, 0, 0]]
 FAKE = [[1, 1, 0, 2, 0, 0], [-1, 0, 0, 0, 1, 3]]
 
@@ -50,7 +36,7 @@ def hand_head() -> ADCHead:
 
 
 def sides(grad: bool = False) -> tuple[Side, Side]:
-    return side(REAL, [0, 1], grad), side(FAKE, [1, 2], grad)
+    return feature_side(REAL, [0, 1], grad), feature_side(FAKE, [1, 2], grad)
 
 
 def test_registered_with_config_and_doc():

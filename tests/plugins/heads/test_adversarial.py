@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers import ce
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -57,10 +58,6 @@ def side(features: torch.Tensor, labels: list[int] | None) -> Side:
 
 def sp(x: float) -> float:
     return math.log1p(math.exp(x))
-
-
-def ce(logits: list[float], label: int) -> float:
-    return -logits[label] + math.log(sum(math.exp(v) for v in logits))
 
 
 def set_weights(layer: nn.Module, weight: list[list[float]], bias: list[float] | None) -> None:

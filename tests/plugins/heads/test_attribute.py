@@ -1,10 +1,8 @@
 """Attribute head: one CE/MSE sub-head per data-set target, by hand; G only on known targets."""
 
-import math
-
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import ce, tiny_spec
 from torch import nn
 
 from mtbench.api import DataInfo, HeadContext, Side, TargetInfo
@@ -64,10 +62,6 @@ def sides(grad: bool = False) -> tuple[Side, Side]:
     }
     fake_targets = {"shape": torch.tensor([1, 0]), "colour": torch.tensor([0, 1])}
     return side(REAL, real_targets, grad), side(FAKE, fake_targets, grad)
-
-
-def ce(logits: list[float], label: int) -> float:
-    return -logits[label] + math.log(sum(math.exp(v) for v in logits))
 
 
 def test_registered_with_config_and_doc():

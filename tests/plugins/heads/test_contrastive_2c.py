@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import feature_side, tiny_spec
 from torch import nn
 
-from mtbench.api import DataInfo, HeadContext, Side
+from mtbench.api import DataInfo, HeadContext
 from mtbench.compose import compose
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
@@ -23,14 +23,6 @@ def make(num_classes: int = 3, **cfg) -> Contrastive2CHead:
     ctx = HeadContext(DataInfo(1, 16, num_classes), D, None, nn.Identity(), None, None)
     torch.manual_seed(0)
     return Contrastive2CHead(Contrastive2CHead.Config(**cfg), ctx)
-
-
-def side(rows: list[list[float]], labels: list[int] | None, grad: bool = False) -> Side:
-    f = torch.zeros(len(rows), D)
-    for i, row in enumerate(rows):
-        f[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
-    y = None if labels is None else torch.tensor(labels)
-    return Side({}, y, {}, f.requires_grad_(grad))
 
 
 def hand_head(**cfg) -> Contrastive2CHead:
@@ -89,7 +81,7 @@ def test_embeddings_and_proxies_are_unit_vectors():
 def test_terms_by_hand(t):
     labels = [0, 0, 1, 2]  # 0 and 1 are each other's positives; 2 and 3 have only the proxy
     head = hand_head(temperature=t)
-    real, fake = side(ROWS, labels), side(ROWS[::-1], labels)
+    real, fake = feature_side(ROWS, labels), feature_side(ROWS[::-1], labels)
     d, g = head.d_terms(real, fake), head.g_terms(fake, real)
     assert set(d) == {"2c_real"} and set(g) == {"2c_fake"}
     assert d["2c_real"].item() == pytest.approx(hand_2c(ROWS, labels, t), rel=1e-5)
@@ -99,12 +91,13 @@ def test_terms_by_hand(t):
 def test_one_class_batch_has_zero_loss():
     """Every other sample is a positive, so numerator and denominator are equal."""
     head = hand_head()
-    assert head.d_terms(side(ROWS, [1, 1, 1, 1]), None)["2c_real"].item() == pytest.approx(0.0)
+    real = feature_side(ROWS, [1, 1, 1, 1])
+    assert head.d_terms(real, None)["2c_real"].item() == pytest.approx(0.0)
 
 
 def test_d_term_reaches_projection_proxies_and_real_only():
     head = hand_head()
-    real, fake = side(ROWS, [0, 0, 1, 2], True), side(ROWS, [0, 1, 1, 2], True)
+    real, fake = feature_side(ROWS, [0, 0, 1, 2], True), feature_side(ROWS, [0, 1, 1, 2], True)
     head.d_terms(real, fake)["2c_real"].backward()
     for name, p in head.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -113,7 +106,7 @@ def test_d_term_reaches_projection_proxies_and_real_only():
 
 def test_g_term_reaches_the_fake_side_only():
     head = hand_head()
-    real, fake = side(ROWS, [0, 0, 1, 2], True), side(ROWS, [0, 1, 1, 2], True)
+    real, fake = feature_side(ROWS, [0, 0, 1, 2], True), feature_side(ROWS, [0, 1, 1, 2], True)
     head.g_terms(fake, real)["2c_fake"].backward()
     assert fake.features.grad.abs().sum() > 0 and real.features.grad is None
 

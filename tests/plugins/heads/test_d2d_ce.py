@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import feature_side, tiny_spec
 from torch import nn
 
-from mtbench.api import DataInfo, HeadContext, Side
+from mtbench.api import DataInfo, HeadContext
 from mtbench.compose import compose
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
@@ -24,14 +24,6 @@ def make(num_classes: int = 3, **cfg) -> D2DCEHead:
     ctx = HeadContext(DataInfo(1, 16, num_classes), D, None, nn.Identity(), None, None)
     torch.manual_seed(0)
     return D2DCEHead(D2DCEHead.Config(**cfg), ctx)
-
-
-def side(rows: list[list[float]], labels: list[int] | None, grad: bool = False) -> Side:
-    f = torch.zeros(len(rows), D)
-    for i, row in enumerate(rows):
-        f[i, : len(row)] = torch.tensor(row, dtype=torch.float32)
-    y = None if labels is None else torch.tensor(labels)
-    return Side({}, y, {}, f.requires_grad_(grad))
 
 
 def hand_head(**cfg) -> D2DCEHead:
@@ -80,7 +72,7 @@ def test_registered_with_config_and_doc():
 def test_terms_by_hand(t, mp, mn):
     # (0.5, 0.9, 0.3): sample 0's proxy similarity 1 > m_p clamps to 0; its negatives 0 < m_n
     head = hand_head(temperature=t, pos_margin=mp, neg_margin=mn)
-    real, fake = side(ROWS, LABELS), side(ROWS[::-1], LABELS)
+    real, fake = feature_side(ROWS, LABELS), feature_side(ROWS[::-1], LABELS)
     d, g = head.d_terms(real, fake), head.g_terms(fake, real)
     assert set(d) == {"d2d_real"} and set(g) == {"d2d_fake"}
     assert d["d2d_real"].item() == pytest.approx(hand_d2d(ROWS, LABELS, t, mp, mn), rel=1e-5)
@@ -90,14 +82,15 @@ def test_terms_by_hand(t, mp, mn):
 def test_same_class_samples_are_not_negatives():
     """One class: no negatives, so every sample's loss is -a + log(exp a) = 0."""
     head = hand_head(pos_margin=0.5)
-    assert head.d_terms(side(ROWS, [1, 1, 1, 1]), None)["d2d_real"].item() == pytest.approx(0.0)
+    real = feature_side(ROWS, [1, 1, 1, 1])
+    assert head.d_terms(real, None)["d2d_real"].item() == pytest.approx(0.0)
 
 
 def test_margins_silence_easy_pairs():
     """Proxy similarity above m_p and negatives below m_n: loss log 2 per sample, no gradient."""
     head = hand_head(pos_margin=0.5, neg_margin=0.5)
     rows = [[2, 0, 0], [0, 1, 1]]  # each on its own class proxy, orthogonal to each other
-    real = side(rows, [0, 1], grad=True)
+    real = feature_side(rows, [0, 1], grad=True)
     loss = head.d_terms(real, None)["d2d_real"]
     assert loss.item() == pytest.approx(math.log(2.0))
     loss.backward()
@@ -106,7 +99,7 @@ def test_margins_silence_easy_pairs():
 
 def test_d_term_reaches_projection_proxies_and_real_only():
     head = hand_head()
-    real, fake = side(ROWS, LABELS, True), side(ROWS, [0, 1, 1, 2], True)
+    real, fake = feature_side(ROWS, LABELS, True), feature_side(ROWS, [0, 1, 1, 2], True)
     head.d_terms(real, fake)["d2d_real"].backward()
     for name, p in head.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -115,7 +108,7 @@ def test_d_term_reaches_projection_proxies_and_real_only():
 
 def test_g_term_reaches_the_fake_side_only():
     head = hand_head()
-    real, fake = side(ROWS, LABELS, True), side(ROWS, [0, 1, 1, 2], True)
+    real, fake = feature_side(ROWS, LABELS, True), feature_side(ROWS, [0, 1, 1, 2], True)
     head.g_terms(fake, real)["d2d_fake"].backward()
     assert fake.features.grad.abs().sum() > 0 and real.features.grad is None
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import ce, tiny_spec
 from torch import nn
 
 from mtbench.api import DataInfo, HeadContext, LatentCode, Side
@@ -47,10 +47,6 @@ def fake_side(codes: dict | None = None, grad: bool = False) -> Side:
 
 def junk_side(grad: bool = False) -> Side:
     return Side({}, None, {}, torch.full((2, D), float("nan")).requires_grad_(grad))
-
-
-def ce(logits: list[float], label: int) -> float:
-    return -logits[label] + math.log(sum(math.exp(v) for v in logits))
 
 
 def nll(x: float, mean: float, logvar: float) -> float:

@@ -1,10 +1,8 @@
 """SS-GAN rotation head: rotations and terms by hand, the extra trunk pass, gradients, a run."""
 
-import math
-
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import ce, tiny_spec
 from torch import nn
 
 from mtbench.api import DataInfo, HeadContext, Side
@@ -44,10 +42,6 @@ def make(trunk: nn.Module, **cfg) -> RotationHead:
 
 def side(images: torch.Tensor) -> Side:
     return Side({"image": images}, None, {}, None)
-
-
-def ce(logits: list[float], label: int) -> float:
-    return -logits[label] + math.log(sum(math.exp(v) for v in logits))
 
 
 def test_registered_with_config_and_doc():

@@ -1,10 +1,8 @@
 """TAC-GAN twin auxiliary classifier head: terms by hand, gradient reach, checks, a tiny run."""
 
-import math
-
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import ce, feature_side, tiny_spec
 from torch import nn
 
 from mtbench.api import DataInfo, HeadContext, Side
@@ -23,18 +21,6 @@ def make(num_classes: int = 3, **cfg) -> TwinAuxClassifierHead:
     return TwinAuxClassifierHead(TwinAuxClassifierHead.Config(**cfg), ctx)
 
 
-def side(rows: list[list[float]], labels: list[int] | None, grad: bool = False) -> Side:
-    f = torch.zeros(len(rows), D)
-    for i, row in enumerate(rows):
-        f[i, : len(row)] = torch.tensor(row)
-    y = None if labels is None else torch.tensor(labels)
-    return Side({}, y, {}, f.requires_grad_(grad))
-
-
-def ce(logits: list[float], label: int) -> float:
-    return -logits[label] + math.log(sum(math.exp(v) for v in logits))
-
-
 def hand_head() -> TwinAuxClassifierHead:
     """classifier logits = features 0..2, twin logits = features 3..5."""
     head = make()
@@ -47,8 +33,8 @@ def hand_head() -> TwinAuxClassifierHead:
 
 
 def sides(grad: bool = False) -> tuple[Side, Side]:
-    real = side([[2, 1, 0, 0, 0, 1], [0, 3, 1, 1, 0, 0]], [0, 1], grad)
-    fake = side([[1, 1, 0, 2, 0, 0], [-1, 0, 0, 0, 1, 3]], [1, 2], grad)
+    real = feature_side([[2, 1, 0, 0, 0, 1], [0, 3, 1, 1, 0, 0]], [0, 1], grad)
+    fake = feature_side([[1, 1, 0, 2, 0, 0], [-1, 0, 0, 0, 1, 3]], [1, 2], grad)
     return real, fake
 
 
