@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import types
 from pathlib import Path
 
 import torch
 
-from mtbench.api import Side
+from mtbench import hookimpl
+from mtbench.api import Plugin, Side
+from mtbench.hookspecs import HOOK_OF_KIND
+from mtbench.registry import Origin, Registry
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST_ROOT = REPO.parent / "shared" / "data" / "mnist"
@@ -53,3 +57,21 @@ def feature_side(
     y = None if labels is None else torch.tensor(labels)
     return Side({}, y, {}, f.requires_grad_(grad))
 
+
+def registry_with(*classes: type[Plugin]) -> Registry:
+    """The installed plugins plus test-only plugin classes, registered as one module."""
+    module = types.ModuleType("test_plugins")
+    for kind, hook in HOOK_OF_KIND.items():
+        found = [cls for cls in classes if cls.kind == kind]
+        if found:
+            setattr(module, hook, hookimpl(_returning(found)))
+    registry = Registry.discover()
+    registry.add_module(module, Origin("tests = test_plugins", "tests", "0"))
+    return registry
+
+
+def _returning(classes: list) -> types.FunctionType:
+    def hook() -> list:
+        return classes
+
+    return hook
