@@ -18,7 +18,6 @@ from mtbench.compose import compose
 from mtbench.errors import UserError
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
-from mtbench_plugins.datasets import cifar10, fashion_mnist, image_folder, kmnist, mnist_tasks
 from mtbench_plugins.datasets.cifar10 import CIFAR10
 from mtbench_plugins.datasets.fashion_mnist import FashionMNIST
 from mtbench_plugins.datasets.image_folder import ImageFolder
@@ -358,16 +357,3 @@ def test_multi_output_trains_on_mnist_tasks(registry, mnist_root):
     batch = trainer.p.source.sample(2, torch.Generator().manual_seed(0))
     assert batch.images["image_2x"].shape == (2, 1, 56, 56)  # paired targets reach the side
     assert batch.images["edges"].min() >= -1 and batch.images["edges"].max() <= 1
-
-
-def test_hooks_and_discovery(registry):
-    expected = {
-        "fashion_mnist": (fashion_mnist, FashionMNIST),
-        "kmnist": (kmnist, KMNIST),
-        "cifar10": (cifar10, CIFAR10),
-        "image_folder": (image_folder, ImageFolder),
-        "mnist_tasks": (mnist_tasks, MNISTTasks),
-    }
-    for name, (module, cls) in expected.items():
-        assert module.mtbench_datasets() == [cls] and cls.name == name and cls.description
-        assert registry.get("dataset", name) is cls

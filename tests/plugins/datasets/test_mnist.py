@@ -263,11 +263,3 @@ def test_mnist_info_and_no_download_by_default():
     info = MNIST(MNIST.Config(size=32)).info()
     assert (info.channels, info.size, info.num_classes) == (1, 32, 10)
     assert info.class_names == tuple("0123456789")
-
-
-def test_hooks_return_the_classes():
-    from mtbench_plugins.datasets import digits, mnist, shapes
-
-    assert shapes.mtbench_datasets() == [Shapes]
-    assert digits.mtbench_datasets() == [Digits]
-    assert mnist.mtbench_datasets() == [MNIST]

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from mtbench.api import DataInfo, GeneratorContext
-from mtbench.registry import Registry
 from mtbench_plugins.generators import dcgan as mod
 from mtbench_plugins.generators.dcgan import DCGANGenerator
 
@@ -98,9 +97,3 @@ def test_unsupported_size_is_a_check_problem():
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError):
         DCGANGenerator.Config(**{field: value})
-
-
-def test_discovered_through_entry_points():
-    registry = Registry.discover()
-    for name, cls in {"dcgan": DCGANGenerator}.items():
-        assert registry.get("generator", name) is cls

@@ -5,7 +5,6 @@ import torch
 from torch import nn
 
 from mtbench.api import DataInfo, GeneratorContext, TargetInfo
-from mtbench.registry import Registry
 from mtbench_plugins.generators import multi_output, resnet
 from mtbench_plugins.generators.multi_output import MultiOutputGenerator
 from mtbench_plugins.generators.resnet import ResNetGenerator
@@ -237,9 +236,3 @@ def test_multi_output_check_image_required_size_and_scale():
 def test_multi_output_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError):
         MultiOutputGenerator.Config(**{field: value})
-
-
-def test_discovered_through_entry_points():
-    registry = Registry.discover()
-    for name, cls in {"resnet": ResNetGenerator, "multi_output": MultiOutputGenerator}.items():
-        assert registry.get("generator", name) is cls

@@ -9,7 +9,6 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from mtbench.api import DataInfo, HeadContext, Side
-from mtbench.registry import Registry
 from mtbench_plugins.heads import adversarial, aux_classifier, projection
 from mtbench_plugins.heads.adversarial import AdversarialHead
 from mtbench_plugins.heads.aux_classifier import AuxClassifierHead
@@ -248,9 +247,3 @@ def test_spectral_norm_option(cls):
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
     real, fake = side(torch.randn(2, D), [0, 1]), side(torch.randn(2, D), [2, 0])
     assert all(torch.isfinite(v) for v in normed.d_terms(real, fake).values())
-
-
-def test_discovered_through_entry_points():
-    registry = Registry.discover()
-    for name, cls in {cls.name: cls for cls in HEADS}.items():
-        assert registry.get("head", name) is cls

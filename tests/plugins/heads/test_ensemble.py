@@ -10,7 +10,6 @@ from torch import nn
 from mtbench.api import DataInfo, HeadContext, Side
 from mtbench.compose import build_trunk
 from mtbench.discriminator import Discriminator
-from mtbench_plugins.heads import ensemble
 from mtbench_plugins.heads.ensemble import EnsembleHead
 from mtbench_plugins.losses.adversarial import mtbench_losses
 
@@ -515,12 +514,6 @@ def test_k_below_one_is_a_spec_error_before_training(registry):
     }
     with pytest.raises(SpecError, match=r"discriminator.heads\[0\].k: Input should be greater"):
         resolve(spec, registry)
-
-
-def test_registered_and_discovered(registry):
-    assert ensemble.mtbench_heads() == [EnsembleHead]
-    assert EnsembleHead.name == "ensemble" and EnsembleHead.description and EnsembleHead.__doc__
-    assert registry.get("head", "ensemble") is EnsembleHead
 
 
 def test_gman_learned_lambda_is_trained_by_the_generator_optimizer():

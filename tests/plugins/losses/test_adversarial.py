@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 
-from mtbench.registry import Registry
 from mtbench_plugins.losses import adversarial as mod
 
 torch.set_num_threads(1)
@@ -81,9 +80,3 @@ def test_d_pushes_real_up_and_fake_down(name):
 def test_config_rejects_unknown_fields():
     with pytest.raises(ValueError):
         mod.HingeLoss.Config(margin=2.0)
-
-
-def test_discovered_through_entry_points():
-    registry = Registry.discover()
-    for name, cls in {cls.name: cls for cls in mod.mtbench_losses()}.items():
-        assert registry.get("loss", name) is cls

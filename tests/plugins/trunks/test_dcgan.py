@@ -6,7 +6,6 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from mtbench.api import DataInfo
-from mtbench.registry import Registry
 from mtbench_plugins.trunks import dcgan as mod
 from mtbench_plugins.trunks.dcgan import DCGANTrunk
 
@@ -84,9 +83,3 @@ def test_unsupported_size_is_a_check_problem():
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError):
         DCGANTrunk.Config(**{field: value})
-
-
-def test_discovered_through_entry_points():
-    registry = Registry.discover()
-    for name, cls in {"dcgan": DCGANTrunk}.items():
-        assert registry.get("trunk", name) is cls

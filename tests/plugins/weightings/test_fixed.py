@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from mtbench.registry import Registry
 from mtbench_plugins.weightings import fixed as mod
 from mtbench_plugins.weightings.fixed import FixedWeighting
 
@@ -59,9 +58,3 @@ def test_current_weights_are_the_base_and_a_copy():
 
 def test_has_no_parameters():
     assert list(make({"adv": 1.0}).parameters()) == []
-
-
-def test_discovered_through_entry_points():
-    registry = Registry.discover()
-    for name, cls in {"fixed": FixedWeighting}.items():
-        assert registry.get("weighting", name) is cls
