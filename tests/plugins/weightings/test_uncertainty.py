@@ -56,15 +56,3 @@ def test_uncertainty_state_round_trips():
     other = make(UncertaintyWeighting)
     other.load_state_dict(w.state_dict())
     assert other.current_weights() == w.current_weights()
-
-
-# ---------------------------------------------------------------- dwa
-
-
-# ---------------------------------------------------------------- gradnorm
-
-
-# ---------------------------------------------------------------- pcgrad
-
-
-# ---------------------------------------------------------------- all of them
