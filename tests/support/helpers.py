@@ -42,6 +42,19 @@ def write_spec(path: Path, spec: dict) -> Path:
     return path
 
 
+B = 4  # batch size of the small network tests
+
+
+def class_labels(n: int = B, k: int = 3) -> torch.Tensor:
+    """Labels 0, 1, ..., k-1, 0, 1, ... for a batch of n."""
+    return torch.arange(n) % k
+
+
+def gradless(module: torch.nn.Module) -> list[str]:
+    """Names of the module's parameters that got no gradient (or an all-zero one)."""
+    return [n for n, p in module.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+
+
 def ce(logits: list[float], label: int) -> float:
     """Cross-entropy of one row of logits against its label, computed by hand."""
     return -logits[label] + math.log(sum(math.exp(v) for v in logits))

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers import B, class_labels
 
 from mtbench.api import DataInfo, GeneratorContext
 from mtbench_plugins.generators import dcgan as mod
@@ -9,18 +10,12 @@ from mtbench_plugins.generators.dcgan import DCGANGenerator
 
 torch.set_num_threads(1)
 
-B = 4
-
 
 def make(size=16, channels=1, num_classes=3, code_dim=0, **cfg) -> DCGANGenerator:
     torch.manual_seed(0)
     cfg = DCGANGenerator.Config(**{"z_dim": 8, "width": 4, "embed_dim": 8, **cfg})
     data = DataInfo(channels=channels, size=size, num_classes=num_classes)
     return DCGANGenerator(cfg, GeneratorContext(data=data, code_dim=code_dim))
-
-
-def labels(n=B, k=3):
-    return torch.arange(n) % k
 
 
 def test_registered_through_hook():
@@ -38,7 +33,7 @@ def test_default_config():
 @pytest.mark.parametrize("num_classes", [0, 3])
 def test_output_shape_and_range(size, channels, num_classes):
     g = make(size=size, channels=channels, num_classes=num_classes)
-    y = labels() if num_classes else None
+    y = class_labels() if num_classes else None
     out = g(torch.randn(B, 8), y)
     assert set(out) == {"image"}
     assert out["image"].shape == (B, channels, size, size)
@@ -50,9 +45,9 @@ def test_output_shape_and_range(size, channels, num_classes):
 def test_code_dim_widens_the_input():
     g = make(code_dim=5)
     assert g.z_dim == 8
-    assert g(torch.randn(B, 13), labels())["image"].shape == (B, 1, 16, 16)
+    assert g(torch.randn(B, 13), class_labels())["image"].shape == (B, 1, 16, 16)
     with pytest.raises(ValueError, match="13"):
-        g(torch.randn(B, 8), labels())
+        g(torch.randn(B, 8), class_labels())
 
 
 def test_labels_change_the_output():
@@ -74,12 +69,12 @@ def test_labels_required_iff_conditional():
     with pytest.raises(ValueError, match="labels"):
         make(num_classes=3)(torch.randn(B, 8), None)
     with pytest.raises(ValueError, match="labels"):
-        make(num_classes=0)(torch.randn(B, 8), labels())
+        make(num_classes=0)(torch.randn(B, 8), class_labels())
 
 
 def test_every_parameter_gets_a_gradient():
     g = make()
-    g(torch.randn(B, 8), labels())["image"].square().mean().backward()
+    g(torch.randn(B, 8), class_labels())["image"].square().mean().backward()
     missing = [n for n, p in g.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert missing == []
 
