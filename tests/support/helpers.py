@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import struct
 import types
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mtbench import hookimpl
@@ -53,6 +56,13 @@ def class_labels(n: int = B, k: int = 3) -> torch.Tensor:
 def gradless(module: torch.nn.Module) -> list[str]:
     """Names of the module's parameters that got no gradient (or an all-zero one)."""
     return [n for n, p in module.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
+    """An unsigned-byte IDX file, written independently of the readers under test."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    raw = header + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
 
 
 def ce(logits: list[float], label: int) -> float:
