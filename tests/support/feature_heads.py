@@ -1,27 +1,18 @@
 """The adversarial, AC and projection heads built by hand on tiny fixed features (D = 8)."""
 
-import math
-
 import torch
+from helpers import build_loss
 from torch import nn
 
 from mtbench.api import DataInfo, HeadContext, Side
 from mtbench_plugins.heads.adversarial import AdversarialHead
 from mtbench_plugins.heads.aux_classifier import AuxClassifierHead
 from mtbench_plugins.heads.projection import ProjectionHead
-from mtbench_plugins.losses.adversarial import mtbench_losses
 
 D = 8
 
 
-FAMILIES = {cls.name: cls for cls in mtbench_losses()}
-
-
 HEADS = [AdversarialHead, AuxClassifierHead, ProjectionHead]
-
-
-def build_loss(name: str):
-    return FAMILIES[name](FAMILIES[name].Config())
 
 
 def context(num_classes: int = 3) -> HeadContext:
@@ -51,10 +42,6 @@ def feats(*rows: list[float], grad: bool = False) -> torch.Tensor:
 def side(features: torch.Tensor, labels: list[int] | None) -> Side:
     y = None if labels is None else torch.tensor(labels)
     return Side(images={}, labels=y, targets={}, features=features)
-
-
-def sp(x: float) -> float:
-    return math.log1p(math.exp(x))
 
 
 def set_weights(layer: nn.Module, weight: list[list[float]], bias: list[float] | None) -> None:

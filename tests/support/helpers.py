@@ -16,6 +16,7 @@ from mtbench import hookimpl
 from mtbench.api import Plugin, Side
 from mtbench.hookspecs import HOOK_OF_KIND
 from mtbench.registry import Origin, Registry
+from mtbench_plugins.losses.adversarial import mtbench_losses
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST_ROOT = REPO.parent / "shared" / "data" / "mnist"
@@ -63,6 +64,17 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
     raw = header + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
     path.write_bytes(gzip.compress(raw) if compress else raw)
+
+
+def sp(x: float) -> float:
+    """Softplus by hand."""
+    return math.log1p(math.exp(x))
+
+
+def build_loss(name: str):
+    """A built-in adversarial loss family with its default config, by name."""
+    cls = {c.name: c for c in mtbench_losses()}[name]
+    return cls(cls.Config())
 
 
 def ce(logits: list[float], label: int) -> float:

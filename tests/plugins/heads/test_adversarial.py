@@ -2,7 +2,8 @@
 
 import pytest
 import torch
-from feature_heads import adversarial_head, feats, make, side, sides, sp
+from feature_heads import adversarial_head, feats, make, side, sides
+from helpers import sp
 
 from mtbench.api import DataInfo
 from mtbench_plugins.heads.adversarial import AdversarialHead

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers import build_loss, sp
 from pydantic import ValidationError
 from torch import nn
 
@@ -11,18 +12,12 @@ from mtbench.api import DataInfo, HeadContext, Side
 from mtbench.compose import build_trunk
 from mtbench.discriminator import Discriminator
 from mtbench_plugins.heads.ensemble import EnsembleHead
-from mtbench_plugins.losses.adversarial import mtbench_losses
 
 torch.set_num_threads(1)
 
 F_DIM = 4
 DATA = DataInfo(channels=1, size=16, num_classes=0)
-FAMILIES = {cls.name: cls for cls in mtbench_losses()}
 SMALL_TRUNK = {"type": "dcgan", "width": 4, "feature_dim": 8}
-
-
-def build_loss(name: str):
-    return FAMILIES[name](FAMILIES[name].Config())
 
 
 def context(registry, data: DataInfo = DATA) -> HeadContext:
@@ -47,10 +42,6 @@ def make(ctx: HeadContext, seed: int = 0, **cfg) -> EnsembleHead:
         cfg.setdefault("trunk", SMALL_TRUNK)
     torch.manual_seed(seed)
     return EnsembleHead(EnsembleHead.Config(**cfg), ctx)
-
-
-def sp(x: float) -> float:
-    return math.log1p(math.exp(x))
 
 
 def image_side(images: torch.Tensor) -> Side:

@@ -1,7 +1,8 @@
 """Projection head (Miyato & Koyama 2018): terms against hand computations on fixed features."""
 
 import pytest
-from feature_heads import projection_head, sides, sp
+from feature_heads import projection_head, sides
+from helpers import sp
 
 
 def test_projection_terms_by_hand():

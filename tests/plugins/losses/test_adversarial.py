@@ -1,9 +1,8 @@
 """Adversarial loss families against hand computations on tiny fixed logits."""
 
-import math
-
 import pytest
 import torch
+from helpers import sp
 
 from mtbench_plugins.losses import adversarial as mod
 
@@ -11,11 +10,6 @@ torch.set_num_threads(1)
 
 REAL = torch.tensor([1.0, -2.0])
 FAKE = torch.tensor([0.5, 3.0])
-
-
-def sp(x: float) -> float:
-    """softplus by hand."""
-    return math.log1p(math.exp(x))
 
 
 def relu(x: float) -> float:
