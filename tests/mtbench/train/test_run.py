@@ -8,20 +8,18 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from helpers import tiny_spec, write_spec
+from helpers import registry_with, tiny_spec, write_spec
 from PIL import Image
 
-from mtbench import hookimpl, spec
+from mtbench import spec
 from mtbench.api import HeadPlugin
 from mtbench.cli import main
 from mtbench.io import load_torch
-from mtbench.registry import Origin, Registry
 from mtbench.train.run import run
 
 
@@ -180,10 +178,7 @@ class _NanHead(HeadPlugin):
 
 
 def test_non_finite_loss_stops_naming_term_and_step_and_keeps_last_good_checkpoint(tmp_path):
-    mod = types.ModuleType("nan_plugin")
-    mod.mtbench_heads = hookimpl(lambda: [_NanHead])
-    reg = Registry.discover()
-    reg.add_module(mod, Origin("nan = nan_plugin", "tests", "0"))
+    reg = registry_with(_NanHead)
     s = tiny_spec(out=str(tmp_path / "run"))
     s["discriminator"]["heads"].append({"type": "nan_after"})
     s["log"].update(every=1, checkpoint_every=2)
