@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from mtbench import hookimpl
-from mtbench.api import Plugin, Side
+from mtbench.api import DataInfo, HeadContext, HeadPlugin, Plugin, Side
 from mtbench.hookspecs import HOOK_OF_KIND
 from mtbench.registry import Origin, Registry
 from mtbench_plugins.losses.adversarial import mtbench_losses
@@ -75,6 +75,13 @@ def build_loss(name: str):
     """A built-in adversarial loss family with its default config, by name."""
     cls = {c.name: c for c in mtbench_losses()}[name]
     return cls(cls.Config())
+
+
+def make_head(cls: type[HeadPlugin], data: DataInfo, feature_dim: int = 8, **cfg) -> HeadPlugin:
+    """A head on a stand-in context (identity trunk, no loss family), seeded 0: by-hand tests."""
+    ctx = HeadContext(data, feature_dim, None, torch.nn.Identity(), None, None)
+    torch.manual_seed(0)
+    return cls(cls.Config(**cfg), ctx)
 
 
 def ce(logits: list[float], label: int) -> float:

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-from helpers import ce, feature_side, tiny_spec
-from torch import nn
+from helpers import ce, feature_side, make_head, tiny_spec
 
-from mtbench.api import DataInfo, HeadContext, Side
+from mtbench.api import DataInfo, Side
 from mtbench.compose import compose
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
@@ -16,9 +15,7 @@ D = 8
 
 
 def make(num_classes: int = 3, **cfg) -> ADCHead:
-    ctx = HeadContext(DataInfo(1, 16, num_classes), D, None, nn.Identity(), None, None)
-    torch.manual_seed(0)
-    return ADCHead(ADCHead.Config(**cfg), ctx)
+    return make_head(ADCHead, DataInfo(1, 16, num_classes), D, **cfg)
 
 
 REAL = [[2, 1, 0, 0, 0, 1], [0, 3, 1, 1, 0, 0]]

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-from helpers import ce, tiny_spec
-from torch import nn
+from helpers import ce, make_head, tiny_spec
 
-from mtbench.api import DataInfo, HeadContext, Side, TargetInfo
+from mtbench.api import DataInfo, Side, TargetInfo
 from mtbench.compose import compose
 from mtbench.spec import SpecError, resolve
 from mtbench.train.loop import Trainer
@@ -31,9 +30,7 @@ SLICES = {"shape": (0, 3), "colour": (3, 5), "position": (5, 7)}
 
 
 def make(info: DataInfo = INFO, **cfg) -> AttributeHead:
-    ctx = HeadContext(info, D, None, nn.Identity(), None, None)
-    torch.manual_seed(0)
-    return AttributeHead(AttributeHead.Config(**cfg), ctx)
+    return make_head(AttributeHead, info, D, **cfg)
 
 
 def hand_head(**cfg) -> AttributeHead:

@@ -4,10 +4,9 @@ import math
 
 import pytest
 import torch
-from helpers import feature_side, tiny_spec
-from torch import nn
+from helpers import feature_side, make_head, tiny_spec
 
-from mtbench.api import DataInfo, HeadContext
+from mtbench.api import DataInfo
 from mtbench.compose import compose
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
@@ -20,9 +19,7 @@ PROXIES = [[2, 0, 0], [0, 1, 1], [1, 1, 1]]
 
 
 def make(num_classes: int = 3, **cfg) -> Contrastive2CHead:
-    ctx = HeadContext(DataInfo(1, 16, num_classes), D, None, nn.Identity(), None, None)
-    torch.manual_seed(0)
-    return Contrastive2CHead(Contrastive2CHead.Config(**cfg), ctx)
+    return make_head(Contrastive2CHead, DataInfo(1, 16, num_classes), D, **cfg)
 
 
 def hand_head(**cfg) -> Contrastive2CHead:

@@ -4,10 +4,9 @@ import math
 
 import pytest
 import torch
-from helpers import feature_side, tiny_spec
-from torch import nn
+from helpers import feature_side, make_head, tiny_spec
 
-from mtbench.api import DataInfo, HeadContext
+from mtbench.api import DataInfo
 from mtbench.compose import compose
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
@@ -21,9 +20,7 @@ LABELS = [0, 0, 1, 2]
 
 
 def make(num_classes: int = 3, **cfg) -> D2DCEHead:
-    ctx = HeadContext(DataInfo(1, 16, num_classes), D, None, nn.Identity(), None, None)
-    torch.manual_seed(0)
-    return D2DCEHead(D2DCEHead.Config(**cfg), ctx)
+    return make_head(D2DCEHead, DataInfo(1, 16, num_classes), D, **cfg)
 
 
 def hand_head(**cfg) -> D2DCEHead:

@@ -4,10 +4,9 @@ import math
 
 import pytest
 import torch
-from helpers import ce, tiny_spec
-from torch import nn
+from helpers import ce, make_head, tiny_spec
 
-from mtbench.api import DataInfo, HeadContext, LatentCode, Side
+from mtbench.api import DataInfo, LatentCode, Side
 from mtbench.compose import compose
 from mtbench.spec import SpecError, resolve
 from mtbench.train.loop import Trainer
@@ -23,9 +22,7 @@ CONT = [[1.0, 0.0], [0.5, -0.25]]
 
 
 def make(**cfg) -> LatentRegressionHead:
-    ctx = HeadContext(DataInfo(1, 16, 0), D, None, nn.Identity(), None, None)
-    torch.manual_seed(0)
-    return Head(Head.Config(**cfg), ctx)
+    return make_head(Head, DataInfo(1, 16, 0), D, **cfg)
 
 
 def hand_head() -> LatentRegressionHead:

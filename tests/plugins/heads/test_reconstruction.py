@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from helpers import tiny_spec
+from helpers import make_head, tiny_spec
 from torch import nn
 
-from mtbench.api import DataInfo, HeadContext, Side, TargetInfo
+from mtbench.api import DataInfo, Side, TargetInfo
 from mtbench.compose import compose
 from mtbench.spec import SpecError, resolve
 from mtbench.train.loop import Trainer
@@ -37,9 +37,7 @@ class FirstFour(nn.Module):
 
 
 def make(info: DataInfo = INFO, **cfg) -> ReconstructionHead:
-    ctx = HeadContext(info, D, None, nn.Identity(), None, None)
-    torch.manual_seed(0)
-    return ReconstructionHead(ReconstructionHead.Config(**cfg), ctx)
+    return make_head(ReconstructionHead, info, D, **cfg)
 
 
 def hand_head(**cfg) -> ReconstructionHead:

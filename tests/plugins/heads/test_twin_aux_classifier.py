@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from helpers import ce, feature_side, tiny_spec
+from helpers import ce, feature_side, make_head, tiny_spec
 from torch import nn
 
-from mtbench.api import DataInfo, HeadContext, Side
+from mtbench.api import DataInfo, Side
 from mtbench.compose import compose
 from mtbench.spec import resolve
 from mtbench.train.loop import Trainer
@@ -16,9 +16,7 @@ D = 8
 
 
 def make(num_classes: int = 3, **cfg) -> TwinAuxClassifierHead:
-    ctx = HeadContext(DataInfo(1, 16, num_classes), D, None, nn.Identity(), None, None)
-    torch.manual_seed(0)
-    return TwinAuxClassifierHead(TwinAuxClassifierHead.Config(**cfg), ctx)
+    return make_head(TwinAuxClassifierHead, DataInfo(1, 16, num_classes), D, **cfg)
 
 
 def hand_head() -> TwinAuxClassifierHead:
