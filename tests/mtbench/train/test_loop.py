@@ -1,0 +1,151 @@
+"""One training step's invariants: what each player's step touches, ``d_steps``, clipping."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import registry_with, tiny_spec
+from torch import nn
+
+from mtbench.api import HeadPlugin
+from mtbench.compose import compose
+from mtbench.spec import resolve
+from mtbench.train.loop import Trainer
+
+CPU = torch.device("cpu")
+
+
+class GSideHead(HeadPlugin):
+    """A test head whose ``g_scale`` belongs to the generator's optimizer, though D reads it."""
+
+    name = "g_side"
+    description = "test head with a generator-side parameter"
+
+    def __init__(self, cfg, ctx) -> None:
+        super().__init__(cfg, ctx)
+        self.linear = nn.Linear(ctx.feature_dim, 1)
+        self.g_scale = nn.Parameter(torch.ones(()))
+
+    def d_terms(self, real, fake):
+        logits = self.g_scale * self.linear(torch.cat([real.features, fake.features]))
+        return {"d": logits.square().mean()}
+
+    def g_terms(self, fake, real):
+        return {"g": (self.g_scale * self.linear(fake.features)).square().mean()}
+
+    def g_parameters(self) -> list[nn.Parameter]:
+        return [self.g_scale]
+
+
+@pytest.fixture(scope="module")
+def reg():
+    return registry_with(GSideHead)
+
+
+def trainer(reg, **train) -> Trainer:
+    spec = tiny_spec()
+    spec["discriminator"]["heads"] = [{"type": "adversarial"}, {"type": "g_side"}]
+    spec["train"].update(train)
+    r = resolve(spec, reg)
+    torch.manual_seed(0)  # initial weights
+    return Trainer(r, compose(r, reg, CPU), CPU)
+
+
+def on_step(opt: torch.optim.Optimizer, record, post: bool = False) -> list:
+    """Call ``record()`` just before (after clipping) or after every ``opt.step``."""
+    seen = []
+    hook = opt.register_step_post_hook if post else opt.register_step_pre_hook
+    hook(lambda *_: seen.append(record()))
+    return seen
+
+
+def snapshot(params) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in params]
+
+
+def state(params) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Copies of the parameters and of their gradients."""
+    params = list(params)
+    return snapshot(params), snapshot(p.grad for p in params)
+
+
+def test_d_steps_leave_the_generator_and_heads_g_parameters_alone(reg):
+    t = trainer(reg, d_steps=2)
+    g_before = snapshot(t.g_params)
+    seen = on_step(
+        t.opt_d,
+        lambda: (
+            [p.grad is None for p in t.g_params],
+            [torch.equal(p, b) for p, b in zip(t.g_params, g_before)],
+            [p.grad is not None for p in t.d_params],
+        ),
+    )
+    t.train_step(timed=False)
+    assert len(seen) == 2
+    for g_no_grad, g_same, d_has_grad in seen:
+        assert all(g_no_grad) and all(g_same) and all(d_has_grad)
+
+
+def test_g_step_leaves_the_discriminator_as_the_d_step_left_it(reg):
+    t = trainer(reg)
+    after_d = on_step(t.opt_d, lambda: state(t.d_params), post=True)
+    t.train_step(timed=False)
+    (weights, grads), (weights_now, grads_now) = after_d[0], state(t.d_params)
+    assert all(torch.equal(a, b) for a, b in zip(weights, weights_now))
+    assert all(torch.equal(a, b) for a, b in zip(grads, grads_now))  # G terms add no D grads
+
+
+@pytest.mark.parametrize("d_steps", [1, 3])
+def test_d_steps_d_optimizer_steps_per_g_step(reg, d_steps):
+    t = trainer(reg, d_steps=d_steps)
+    d_seen, g_seen = on_step(t.opt_d, lambda: 1), on_step(t.opt_g, lambda: 1)
+    for _ in range(2):
+        t.train_step(timed=False)
+    assert (len(d_seen), len(g_seen)) == (2 * d_steps, 2)
+
+
+def grad_norm(params) -> float:
+    return torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item()
+
+
+def first_step_norms(t: Trainer) -> dict[str, float]:
+    """Each player's gradient norm as its optimizer steps, in the first train step."""
+    norms = {
+        "d": on_step(t.opt_d, lambda: grad_norm(t.d_params)),
+        "g": on_step(t.opt_g, lambda: grad_norm(t.g_params)),
+    }
+    t.train_step(timed=False)
+    return {player: seen[0] for player, seen in norms.items()}
+
+
+def test_grad_clip_bounds_both_players_norm_at_the_optimizer_step(reg):
+    free = first_step_norms(trainer(reg))
+    clip = min(free.values()) / 2
+    clipped = first_step_norms(trainer(reg, grad_clip=clip))  # same seed: same raw gradients
+    assert all(norm <= clip for norm in clipped.values())
+    assert clipped == pytest.approx({"d": clip, "g": clip}, rel=1e-3)  # clip_grad_norm_'s eps
+
+
+def holds(opt: torch.optim.Optimizer, param: nn.Parameter) -> bool:
+    return any(p is param for group in opt.param_groups for p in group["params"])
+
+
+def test_heads_g_parameters_belong_to_the_g_optimizer_only(reg):
+    t = trainer(reg)
+    head = t.D.heads["g_side"]
+    assert holds(t.opt_g, head.g_scale) and not holds(t.opt_d, head.g_scale)
+    assert all(p is not head.g_scale for p in t.d_params)
+    at_g = on_step(t.opt_g, lambda: (head.g_scale.item(), head.g_scale.grad))
+    t.train_step(timed=False)
+    value, grad = at_g[0]
+    assert value == 1.0 and grad is not None  # untouched by the D step, trained by the G step
+    assert head.g_scale.item() != 1.0
+
+
+def test_trunk_runs_once_per_d_step_and_once_per_g_step_for_all_heads(reg):
+    t = trainer(reg, d_steps=2)
+    batches = []
+    t.D.trunk.register_forward_hook(lambda m, args, out: batches.append(args[0].shape[0]))
+    t.train_step(timed=False)
+    n = t.r.spec.train.batch_size
+    assert batches == [2 * n, 2 * n, n]  # real and fake together, per D step; fakes in G step
