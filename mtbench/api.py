@@ -1,7 +1,32 @@
 """The plugin contract: what every dataset, generator, trunk, head, loss and weighting provides.
 
 Plugins subclass one of the bases below, set ``name``, ``description`` and ``Config``, and
-are returned from a hook in ``mtbench.hookspecs``. The core only ever talks to these bases.
+are returned from a hook in ``mtbench.hookspecs`` (marked ``@mtbench.hookimpl``). The core
+only ever talks to these bases. What the README's plugin section leaves out:
+
+- Registration checks each class: ``name`` a non-empty string of letters, digits and
+  ``_ . -``; ``kind`` that of its hook; ``description`` a string; ``Config`` a subclass of
+  ``PluginConfig`` with no field named ``type`` (heads: nor ``weight``, ``g_weight``,
+  ``label``). A misspelt or unmarked hook, or a bad class, is listed broken by ``mtbench list``.
+- Every head's spec section takes ``weight``, ``g_weight`` and ``label`` besides its own
+  Config (``mtbench.spec.HeadSpec``); the core consumes them (term weights, term-name prefix)
+  and the head never sees them.
+- A trunk sets ``self.feature_dim`` (int) in ``__init__``; heads are sized from it, and
+  forward must return (B, feature_dim). A generator sets ``self.z_dim`` likewise.
+- Images: data sets return uint8 (N, C, H, W) in [0, 255] of ``info()``'s size; the core
+  scales them to float [-1, 1]. Trunks and heads receive float (B, C, H, W) images (autocast
+  may lower the dtype): reals in [-1, 1]; fakes as the generator returned them (meant to be in
+  [-1, 1], e.g. by tanh, not clamped); with DiffAugment both are augmented, and its
+  brightness and contrast can leave [-1, 1].
+- Compose checks these once, on a probe pass of 2 samples (eval mode, no gradients, its own
+  random generator), with head terms float scalars; a violation is one line naming the
+  plugin and its package, exit 2.
+- Evaluation (in a run and ``mtbench eval``) on a data set without class labels
+  (``num_classes == 0``) has no domain evaluator: it is a classifier trained on the labels.
+  Use ``eval.feature_extractor: "inception-v3-compat"`` with ``eval.inception_weights`` a local
+  copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth) for
+  fid, kid, prc and isc; ``accuracy`` and
+  ``intra_fid`` need labels and are unavailable (evaluate a labelled variant of the data).
 """
 
 from __future__ import annotations
@@ -151,7 +176,11 @@ class GeneratorPlugin(Plugin, nn.Module):
 
 
 class TrunkPlugin(Plugin, nn.Module):
-    """Discriminator backbone: images (B, C, H, W) -> shared features (B, feature_dim)."""
+    """Discriminator backbone: images (B, C, H, W) -> shared features (B, feature_dim).
+
+    ``__init__`` must set ``self.feature_dim``. Images are float, nominally in [-1, 1]
+    (see the module docstring).
+    """
 
     kind: ClassVar[str] = "trunk"
     feature_dim: int
@@ -276,9 +305,11 @@ class HeadContext:
 class HeadPlugin(Plugin, nn.Module):
     """A task on the trunk's features. Returns named loss terms for the D step and the G step.
 
-    Terms are per-head unweighted scalars; the spec's head weight and the weighting plugin
-    turn them into one loss per player. The G step differentiates only the generator, so a
-    head needs no care to keep D parameters out of G terms.
+    Terms are per-head unweighted float scalars; the spec's head ``weight`` / ``g_weight``
+    (spec fields every head takes besides its Config) and the weighting plugin turn them into
+    one loss per player. ``Side.images`` are float, nominally in [-1, 1]. The G step
+    differentiates only the generator, so a head needs no care to keep D parameters out of G
+    terms.
     """
 
     kind: ClassVar[str] = "head"

@@ -24,6 +24,9 @@ BASE_OF_KIND = {
     "weighting": "WeightingPlugin",
 }
 
+# spec-section fields the core consumes before a plugin's Config sees the rest (HeadSpec)
+RESERVED_FIELDS = {False: ("type",), True: ("type", "weight", "g_weight", "label")}
+
 
 def error_line(exc: BaseException) -> str:
     """``Type: first line`` of an exception; ``sys.exit(n)`` reads as what it was."""
@@ -77,6 +80,12 @@ def class_problem(kind: str, cls: object) -> str | None:
     config = cls.Config
     if not (isinstance(config, type) and issubclass(config, api.PluginConfig)):
         return f"{who}.Config is {_show(config)}; make it a subclass of mtbench.api.PluginConfig"
+    taken = sorted(set(config.model_fields) & set(RESERVED_FIELDS[kind == "head"]))
+    if taken:
+        return (
+            f"{who}.Config declares {', '.join(taken)}, which the spec section itself uses; "
+            "rename the field"
+        )
     return None
 
 

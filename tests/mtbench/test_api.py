@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from mtbench import api
 from mtbench.api import PluginConfig, WeightingContext, WeightingPlugin, weighting_seed
 from mtbench_plugins.weightings.dwa import DWAWeighting
 from mtbench_plugins.weightings.fixed import FixedWeighting
@@ -65,3 +66,18 @@ def test_default_context_and_seed_derivation():
     assert w.player == "d" and w.ctx == WeightingContext()
     seeds = {weighting_seed(s, p, t) for s in (0, 1) for p in "dg" for t in range(100)}
     assert len(seeds) == 400 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_api_documents_what_the_readme_leaves_out():
+    doc = " ".join(api.__doc__.split())
+    for fact in (
+        "takes ``weight``, ``g_weight`` and ``label`` besides its own Config",
+        "A trunk sets ``self.feature_dim`` (int) in ``__init__``",
+        "Trunks and heads receive float (B, C, H, W) images",
+        "reals in [-1, 1]",
+        "has no domain evaluator",
+        'Use ``eval.feature_extractor: "inception-v3-compat"``',
+    ):
+        assert fact in doc, fact
+    weighting = " ".join(WeightingPlugin.__doc__.split())
+    assert "When the core calls what: once per update of its player" in weighting

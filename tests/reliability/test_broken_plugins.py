@@ -74,6 +74,10 @@ BAD_CLASSES = {
     "Config=dict": (_head_class(Config=dict), "OddHead.Config is <class 'dict'>"),
     "Config=None": (_head_class(Config=None), "OddHead.Config is None"),
     "description=None": (_head_class(description=None), "OddHead.description is None"),
+    "Config with weight": (
+        _head_class(Config=type("C", (PluginConfig,), {"__annotations__": {"weight": float}})),
+        "OddHead.Config declares weight, which the spec section itself uses; rename the field",
+    ),
     "not a class": (42, "42 is not a mtbench plugin class; subclass mtbench.api.HeadPlugin"),
 }
 
