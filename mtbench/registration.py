@@ -89,6 +89,11 @@ def class_problem(kind: str, cls: object) -> str | None:
     return None
 
 
+def returned_problem(hook: str, value: object) -> str:
+    """What to say when a hook returns something other than a list of classes."""
+    return f"{hook} returned {_show(value)}; return a list of plugin classes"
+
+
 def name_of(cls: object) -> str:
     """The registry name a class claims if it is a usable string, else ``?``."""
     name = getattr(cls, "name", None)

@@ -17,7 +17,13 @@ import pluggy
 from mtbench import hookspecs
 from mtbench.api import KINDS, Plugin
 from mtbench.errors import UserError
-from mtbench.registration import class_problem, error_line, hook_problem, name_of
+from mtbench.registration import (
+    class_problem,
+    error_line,
+    hook_problem,
+    name_of,
+    returned_problem,
+)
 
 GROUP = "mtbench"
 
@@ -110,11 +116,15 @@ class Registry:
     def _add_all(self, kind: str, hook, origin: Origin) -> None:
         """Every class one hook returns; a raising hook or a bad class is listed as broken."""
         try:
-            classes = list(hook() or [])
+            classes = hook()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
             self.broken.append(BrokenPlugin(origin, error_line(exc), kind))
+            return
+        if not isinstance(classes, list | tuple):
+            problem = returned_problem(hookspecs.HOOK_OF_KIND[kind], classes)
+            self.broken.append(BrokenPlugin(origin, problem, kind))
             return
         for plugin_cls in classes:
             try:

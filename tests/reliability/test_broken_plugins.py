@@ -128,3 +128,11 @@ def test_plugin_check_that_raises_is_one_line_naming_plugin_and_error(
         "ZeroDivisionError: division by zero in check; a bug in that plugin: report it to its "
         "authors, or use another plugin"
     ]
+
+
+@pytest.mark.parametrize("returned", [None, _head_class(name="bare")], ids=["None", "a class"])
+def test_hook_returning_something_other_than_a_list_is_broken_saying_so(returned):
+    reg = registry_with(module_with("bare", mtbench_heads=hookimpl(lambda: returned)))
+    (error,) = _broken_rows(reg).values()
+    assert error.startswith("mtbench_heads returned ")
+    assert error.endswith("; return a list of plugin classes")
