@@ -57,8 +57,10 @@ class BrokenPlugin:
     def claims(self, kind: str, name: str) -> bool:
         """Whether this broken entry is (probably) the plugin a spec names: same name, or an
         entry point / module called that when the module never imported."""
+        if self.kind not in (kind, "?"):
+            return False
         if self.name != "?":
-            return self.name == name and self.kind in (kind, "?")
+            return self.name == name
         ep_name, _, module = self.origin.entry_point.partition(" = ")
         stems = {ep_name.rsplit(".", 1)[-1], module.split(":")[0].rsplit(".", 1)[-1]}
         return name in stems

@@ -130,3 +130,13 @@ def test_cli_run_reports_the_broken_plugin_not_unknown(tmp_path, monkeypatch, ca
         capsys.readouterr().err
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_broken_entry_of_another_kind_is_not_blamed():
+    @hookimpl
+    def mtbench_trunks():
+        raise RuntimeError("trunk hook bug")
+
+    reg = registry_with(module_with("rlw", mtbench_trunks=mtbench_trunks))
+    assert reg.unknown_message("trunk", "rlw").startswith("trunk 'rlw' is installed but broken")
+    assert reg.unknown_message("weighting", "rlw").startswith("unknown weighting 'rlw'")
