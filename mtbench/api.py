@@ -1,7 +1,32 @@
 """The plugin contract: what every dataset, generator, trunk, head, loss and weighting provides.
 
 Plugins subclass one of the bases below, set ``name``, ``description`` and ``Config``, and
-are returned from a hook in ``mtbench.hookspecs``. The core only ever talks to these bases.
+are returned from a hook in ``mtbench.hookspecs`` (marked ``@mtbench.hookimpl``). The core
+only ever talks to these bases. What the README's plugin section leaves out:
+
+- Registration checks each class: ``name`` a non-empty string of letters, digits and
+  ``_ . -``; ``kind`` that of its hook; ``description`` a string; ``Config`` a subclass of
+  ``PluginConfig`` with no field named ``type`` (heads: nor ``weight``, ``g_weight``,
+  ``label``). A misspelt or unmarked hook, or a bad class, is listed broken by ``mtbench list``.
+- Every head's spec section takes ``weight``, ``g_weight`` and ``label`` besides its own
+  Config (``mtbench.spec.HeadSpec``); the core consumes them (term weights, term-name prefix)
+  and the head never sees them.
+- A trunk sets ``self.feature_dim`` (int) in ``__init__``; heads are sized from it, and
+  forward must return (B, feature_dim). A generator sets ``self.z_dim`` likewise.
+- Images: data sets return uint8 (N, C, H, W) in [0, 255] of ``info()``'s size; the core
+  scales them to float [-1, 1]. Trunks and heads receive float (B, C, H, W) images (autocast
+  may lower the dtype): reals in [-1, 1]; fakes as the generator returned them (meant to be in
+  [-1, 1], e.g. by tanh, not clamped); with DiffAugment both are augmented, and its
+  brightness and contrast can leave [-1, 1].
+- Compose checks these once, on a probe pass of 2 samples (eval mode, no gradients, its own
+  random generator), with head terms float scalars; a violation is one line naming the
+  plugin and its package, exit 2.
+- Evaluation (in a run and ``mtbench eval``) on a data set without class labels
+  (``num_classes == 0``) has no domain evaluator: it is a classifier trained on the labels.
+  Use ``eval.feature_extractor: "inception-v3-compat"`` with ``eval.inception_weights`` a local
+  copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth) for
+  fid, kid, prc and isc; ``accuracy`` and
+  ``intra_fid`` need labels and are unavailable (evaluate a labelled variant of the data).
 """
 
 from __future__ import annotations
@@ -151,7 +176,11 @@ class GeneratorPlugin(Plugin, nn.Module):
 
 
 class TrunkPlugin(Plugin, nn.Module):
-    """Discriminator backbone: images (B, C, H, W) -> shared features (B, feature_dim)."""
+    """Discriminator backbone: images (B, C, H, W) -> shared features (B, feature_dim).
+
+    ``__init__`` must set ``self.feature_dim``. Images are float, nominally in [-1, 1]
+    (see the module docstring).
+    """
 
     kind: ClassVar[str] = "trunk"
     feature_dim: int
@@ -276,9 +305,11 @@ class HeadContext:
 class HeadPlugin(Plugin, nn.Module):
     """A task on the trunk's features. Returns named loss terms for the D step and the G step.
 
-    Terms are per-head unweighted scalars; the spec's head weight and the weighting plugin
-    turn them into one loss per player. The G step differentiates only the generator, so a
-    head needs no care to keep D parameters out of G terms.
+    Terms are per-head unweighted float scalars; the spec's head ``weight`` / ``g_weight``
+    (spec fields every head takes besides its Config) and the weighting plugin turn them into
+    one loss per player. ``Side.images`` are float, nominally in [-1, 1]. The G step
+    differentiates only the generator, so a head needs no care to keep D parameters out of G
+    terms.
     """
 
     kind: ClassVar[str] = "head"
@@ -331,22 +362,93 @@ class HeadPlugin(Plugin, nn.Module):
 # ----------------------------------------------------------------------------- weighting
 
 
+@dataclass(frozen=True)
+class WeightingContext:
+    """Where a weighting sits in its run: the player it weights, the run's seed and device.
+
+    Built by the core for each of the two instances; the default is for tests and notebooks.
+    """
+
+    player: Literal["d", "g"] = "d"
+    seed: int = 0  # the run's seed (spec ``seed``)
+    device: torch.device | str = "cpu"  # where the player's terms live
+
+
+PLAYER_STREAM = {"d": 1, "g": 2}
+
+
+def weighting_seed(seed: int, player: str, step: int) -> int:
+    """The seed of a weighting's random numbers at one update: distinct per run, player, step."""
+    return ((seed * 1_000_003 + PLAYER_STREAM[player]) * 1_000_000_007 + step) % 2**63
+
+
 class WeightingPlugin(Plugin, nn.Module):
     """Turns one player's named terms into gradients; one instance per player (D and G).
 
-    ``base`` holds the spec's fixed weight of each term. The default ``backward`` sums the
-    combined loss; gradient-based weightings (GradNorm, PCGrad) override it.
+    ``base`` holds the spec's fixed weight of each term (the head's ``weight`` in D,
+    ``g_weight`` in G; 1 for regularizer penalties, which a weighting must not re-weight).
+    ``ctx`` says which player this instance weights, and seeds ``generator()``.
+
+    When the core calls what: once per update of its player (each of ``train.d_steps`` D
+    updates, then one G update per step) the trainer calls ``backward`` with that update's
+    terms, in training mode, outside autocast; the default ``backward`` calls ``combine``
+    once and backpropagates the result; then the trainer calls ``advance()``. ``combine`` is
+    not called at logged steps, at evaluation or on resume; weightings that override
+    ``backward`` (GradNorm, PCGrad) call it, or not, themselves. ``current_weights`` and
+    ``diagnostics`` are read on logged steps only, after the update.
+
+    ``step`` counts this player's updates so far (0 at the first); it is in the state dict,
+    so a resumed run continues the same count, and with it the same ``generator()`` numbers.
     """
 
     kind: ClassVar[str] = "weighting"
 
     def __init__(
-        self, cfg: PluginConfig, base: dict[str, float], unbounded: frozenset[str] = frozenset()
+        self,
+        cfg: PluginConfig,
+        base: dict[str, float],
+        unbounded: frozenset[str] = frozenset(),
+        ctx: WeightingContext | None = None,
     ) -> None:
         nn.Module.__init__(self)
         self.cfg = cfg
         self.base = dict(base)
         self.unbounded = unbounded  # terms that can be negative: keep them at their base weight
+        self.ctx = ctx or WeightingContext()
+        self.step = 0
+        self._gen: torch.Generator | None = None
+        self._gen_step = -1
+
+    @property
+    def player(self) -> Literal["d", "g"]:
+        return self.ctx.player
+
+    def generator(self) -> torch.Generator:
+        """Random numbers for the current update (Lin et al.'s random loss weighting), on the
+        run's device: reseeded from (run seed, player, ``step``) at the first call of each
+        update, so runs and resumed runs draw the same numbers and the run's own random
+        streams are untouched. Draws within one update continue one stream."""
+        if self._gen is None:
+            self._gen = torch.Generator(self.ctx.device)
+        if self._gen_step != self.step:
+            self._gen.manual_seed(weighting_seed(self.ctx.seed, self.player, self.step))
+            self._gen_step = self.step
+        return self._gen
+
+    def advance(self) -> None:
+        """Called by the core after each update of this player: counts ``step``."""
+        self.step += 1
+
+    def get_extra_state(self) -> dict:
+        return {"step": self.step}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.step = int(state.get("step", 0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # checkpoints written before weightings kept a step count load with step 0
+        state_dict.setdefault(prefix + "_extra_state", {"step": 0})
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def combine(self, terms: dict[str, Tensor]) -> Tensor:
         raise NotImplementedError

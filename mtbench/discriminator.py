@@ -45,19 +45,22 @@ class Discriminator(nn.Module):
         }
         return replace(side, codes=codes)
 
-    def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
+    def head_terms(self, player: str, real: Side, fake: Side) -> dict[str, dict[str, Tensor]]:
+        """Each head's own terms of ``player`` ("d" or "g"), by label, unprefixed."""
+        if player == "d":
+            return {
+                label: head.d_terms(real, self._own(label, fake))
+                for label, head in self.heads.items()
+            }
         return {
-            f"{label}/{k}": v
-            for label, head in self.heads.items()
-            for k, v in head.d_terms(real, self._own(label, fake)).items()
+            label: head.g_terms(self._own(label, fake), real) for label, head in self.heads.items()
         }
 
+    def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
+        return prefixed(self.head_terms("d", real, fake))
+
     def g_terms(self, fake: Side, real: Side) -> dict[str, Tensor]:
-        return {
-            f"{label}/{k}": v
-            for label, head in self.heads.items()
-            for k, v in head.g_terms(self._own(label, fake), real).items()
-        }
+        return prefixed(self.head_terms("g", real, fake))
 
     def score(self, side: Side) -> Tensor | None:
         """Sum of the heads' real/fake logits (for gradient penalties); None if no head has one."""
@@ -75,3 +78,8 @@ class Discriminator(nn.Module):
             for label, head in self.heads.items()
             for t in head.unbounded_terms(player)
         )
+
+
+def prefixed(by_head: dict[str, dict[str, Tensor]]) -> dict[str, Tensor]:
+    """``label/term`` -> value: the names the weighting and the steps table use."""
+    return {f"{label}/{k}": v for label, terms in by_head.items() for k, v in terms.items()}

@@ -21,3 +21,7 @@ class SpecError(UserError):
 
 class NonFiniteLoss(Exception):
     """A loss term became NaN or inf; the run stops keeping its last good checkpoint."""
+
+
+class ContractError(UserError):
+    """A plugin broke the contract of ``mtbench.api`` (found at compose time); names the plugin."""

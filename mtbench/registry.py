@@ -1,7 +1,8 @@
 """Plugin discovery: a pluggy PluginManager over the ``mtbench`` entry-point group.
 
 Built-in plugins arrive the same way a third-party package's do. A module that fails to
-import, or a hook that raises, is recorded as broken; every other plugin still works.
+import (or exits), has an unknown hook, or a hook that raises or returns a bad class, is
+recorded as broken; every other plugin still works.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ import pluggy
 from mtbench import hookspecs
 from mtbench.api import KINDS, Plugin
 from mtbench.errors import UserError
+from mtbench.registration import (
+    class_problem,
+    error_line,
+    hook_problem,
+    name_of,
+    returned_problem,
+)
 
 GROUP = "mtbench"
 
@@ -39,8 +47,23 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class BrokenPlugin:
+    """An entry point (or one class of it) that cannot be used, and why."""
+
     origin: Origin
     error: str
+    kind: str = "?"  # known when the module imported and a hook ran
+    name: str = "?"
+
+    def claims(self, kind: str, name: str) -> bool:
+        """Whether this broken entry is (probably) the plugin a spec names: same name, or an
+        entry point / module called that when the module never imported."""
+        if self.kind not in (kind, "?"):
+            return False
+        if self.name != "?":
+            return self.name == name
+        ep_name, _, module = self.origin.entry_point.partition(" = ")
+        stems = {ep_name.rsplit(".", 1)[-1], module.split(":")[0].rsplit(".", 1)[-1]}
+        return name in stems
 
 
 class Registry:
@@ -68,8 +91,10 @@ class Registry:
             origin = Origin(f"{ep.name} = {ep.value}", dist, version)
             try:
                 found.append((ep.load(), origin, None))
-            except Exception as exc:  # a broken plugin must not break the others
-                found.append((None, origin, f"{type(exc).__name__}: {exc}"))
+            except KeyboardInterrupt:  # the user's Ctrl-C, not the plugin's
+                raise
+            except BaseException as exc:  # sys.exit() too: a plugin must not end the command
+                found.append((None, origin, error_line(exc)))
         return cls(found)
 
     def add_module(self, module: ModuleType, origin: Origin) -> None:
@@ -77,25 +102,43 @@ class Registry:
         try:
             self.pm.register(module, name=origin.entry_point)
         except Exception as exc:
-            self.broken.append(BrokenPlugin(origin, f"{type(exc).__name__}: {exc}"))
+            self.broken.append(BrokenPlugin(origin, error_line(exc)))
+            return
+        problem = hook_problem(self.pm, module)
+        if problem is not None:
+            self.pm.unregister(module)
+            self.broken.append(BrokenPlugin(origin, problem))
             return
         for kind in KINDS:
             caller = getattr(self.pm.hook, hookspecs.HOOK_OF_KIND[kind])
             for impl in caller.get_hookimpls():
-                if impl.plugin is not module:
-                    continue
-                try:
-                    classes = list(impl.function() or [])
-                    for plugin_cls in classes:
-                        self._add(kind, plugin_cls, origin)
-                except Exception as exc:
-                    self.broken.append(BrokenPlugin(origin, f"{type(exc).__name__}: {exc}"))
+                if impl.plugin is module:
+                    self._add_all(kind, impl.function, origin)
 
-    def _add(self, kind: str, plugin_cls: type, origin: Origin) -> None:
-        if not (isinstance(plugin_cls, type) and issubclass(plugin_cls, Plugin)):
-            raise TypeError(f"{plugin_cls!r} returned for kind {kind!r} is not a mtbench plugin")
-        if plugin_cls.kind != kind or not plugin_cls.name:
-            raise TypeError(f"{plugin_cls.__name__} must set kind={kind!r} and a name")
+    def _add_all(self, kind: str, hook, origin: Origin) -> None:
+        """Every class one hook returns; a raising hook or a bad class is listed as broken."""
+        try:
+            classes = hook()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            self.broken.append(BrokenPlugin(origin, error_line(exc), kind))
+            return
+        if not isinstance(classes, list | tuple):
+            problem = returned_problem(hookspecs.HOOK_OF_KIND[kind], classes)
+            self.broken.append(BrokenPlugin(origin, problem, kind))
+            return
+        for plugin_cls in classes:
+            try:
+                problem = class_problem(kind, plugin_cls)
+            except Exception as exc:  # a class whose attributes raise
+                problem = f"invalid plugin class: {error_line(exc)}"
+            if problem is None:
+                self._add(kind, plugin_cls, origin)
+            else:
+                self.broken.append(BrokenPlugin(origin, problem, kind, name_of(plugin_cls)))
+
+    def _add(self, kind: str, plugin_cls: type[Plugin], origin: Origin) -> None:
         info = PluginInfo(kind, plugin_cls.name, plugin_cls, origin)
         key = (kind, info.name)
         if key in self.duplicates:
@@ -126,12 +169,29 @@ class Registry:
     def get(self, kind: str, name: str) -> type[Plugin]:
         return self.info(kind, name).cls
 
+    def describe(self, kind: str, name: str) -> str:
+        """``plugin 'x' (head, package pkg)``: how messages about a plugin name it."""
+        info = self.plugins[kind].get(name)
+        package = f", package {info.origin.dist}" if info else ""
+        return f"plugin {name!r} ({kind}{package})"
+
     def unknown_message(self, kind: str, name: str) -> str:
+        broken = [b for b in self.broken if b.claims(kind, str(name))]
+        if broken:
+            b = broken[0]
+            return (
+                f"{kind} {name!r} is installed but broken: {b.origin.dist} {b.origin.version} "
+                f"({b.origin.entry_point}): {b.error}; fix or reinstall that package "
+                "(mtbench list shows every broken plugin)"
+            )
         installed = self.names(kind)
         close = difflib.get_close_matches(str(name), installed, n=3, cutoff=0.5)
         hint = f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(installed) if installed else "none"
-        return f"unknown {kind} {name!r};{hint} installed {kind}s: {listing}"
+        note = ""
+        if self.broken:
+            note = f"; {len(self.broken)} installed plugin entries are broken (see mtbench list)"
+        return f"unknown {kind} {name!r};{hint} installed {kind}s: {listing}{note}"
 
     def rows(self) -> list[dict]:
         """Every plugin, duplicate claim and broken entry point, as rows for ``mtbench list``."""
@@ -145,8 +205,8 @@ class Registry:
         for b in self.broken:
             out.append(
                 {
-                    "kind": "?",
-                    "name": "?",
+                    "kind": b.kind,
+                    "name": b.name,
                     "dist": b.origin.dist,
                     "version": b.origin.version,
                     "entry_point": b.origin.entry_point,

@@ -7,6 +7,7 @@ plugin section (``{"type": name, ...params}``) is checked against that plugin's 
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mtbench.api import DataInfo, Plugin, PluginConfig, Regularizer, TargetInfo
 from mtbench.errors import SpecError, UserError
 from mtbench.evaluate.spec import EvalSpec, check_against
+from mtbench.registration import error_line
 from mtbench.registry import Registry
 
 
@@ -221,13 +223,32 @@ def format_loc(loc: tuple) -> str:
     return out or "(spec)"
 
 
-def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
+def _problems(exc: ValidationError, prefix: str = "", fields: str = "") -> list[str]:
+    """``path: message`` per error; with ``fields`` ("what: a, b"), typos get a hint."""
     lines = []
     for err in exc.errors():
         loc = format_loc(err["loc"])
         path = f"{prefix}.{loc}" if prefix and err["loc"] else (prefix or loc)
-        lines.append(f"{path}: {err['msg']}")
+        hint = ""
+        if fields and err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+            hint = _field_hint(str(err["loc"][0]), fields)
+        lines.append(f"{path}: {err['msg']}{hint}")
     return lines
+
+
+def _field_hint(typo: str, fields: str) -> str:
+    what, _, listing = fields.partition(": ")
+    close = difflib.get_close_matches(typo, listing.split(", "), n=2, cutoff=0.6)
+    guess = f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f";{guess} fields of {what}: {listing}"
+
+
+def _fields_of(kind: str, cls: type[Plugin]) -> str:
+    """``head 'x': type, a, b, weight, ...``: every field a spec section of this plugin takes."""
+    names = ["type"] + [f.alias or n for n, f in cls.Config.model_fields.items()]
+    if kind == "head":
+        names += [n for n in HeadSpec.model_fields if n != "type"]
+    return f"{kind} {cls.name!r}: {', '.join(names)}"
 
 
 # ----------------------------------------------------------------------------- resolving
@@ -264,7 +285,7 @@ def resolve(data: dict, registry: Registry) -> Resolved:
         raise SpecError(problems)
     info = built["dataset"].cls(built["dataset"].cfg).info()
     for b in built.values():
-        problems += [f"{b.path}: {msg}" for msg in b.cls.check(b.cfg, info)]
+        problems += [f"{b.path}: {msg}" for msg in _check(b, info, registry)]
     problems += check_against(spec.eval, info)
     problems += _check_conditions(spec.condition_on, info)
     if problems:
@@ -300,8 +321,28 @@ def _build(
     try:
         return Built(path, cls, cls.Config.model_validate(params))
     except ValidationError as exc:
-        problems.extend(_problems(exc, path))
+        problems.extend(_problems(exc, path, _fields_of(kind, cls)))
         return None
+    except Exception as exc:  # a Config validator that raises what pydantic does not wrap
+        problems.append(f"{path}: {_plugin_bug(registry, cls, 'its Config', exc)}")
+        return None
+
+
+def _check(b: Built, info: DataInfo, registry: Registry) -> list[str]:
+    """A plugin's own ``check``; one line naming the plugin if the check itself fails."""
+    try:
+        return [str(msg) for msg in b.cls.check(b.cfg, info)]
+    except UserError as exc:
+        return [str(exc)]
+    except Exception as exc:
+        return [_plugin_bug(registry, b.cls, "check()", exc)]
+
+
+def _plugin_bug(registry: Registry, cls: type[Plugin], what: str, exc: Exception) -> str:
+    return (
+        f"{registry.describe(cls.kind, cls.name)}: {what} raised {error_line(exc)}; "
+        "a bug in that plugin: report it to its authors, or use another plugin"
+    )
 
 
 def _check_conditions(names: list[str], info: DataInfo) -> list[str]:

@@ -106,6 +106,7 @@ class Trainer:
         with tm("d_bwd"):
             self.opt_d.zero_grad(set_to_none=True)
             self.p.d_weighting.backward(terms, self.d_params, self.d_shared, self.scaler_d.scale)
+            self.p.d_weighting.advance()
         with tm("d_opt"):
             self._optimizer_step(self.opt_d, self.scaler_d, self.d_params)
         real.features = None
@@ -128,6 +129,7 @@ class Trainer:
         with tm("g_bwd"):
             self.opt_g.zero_grad(set_to_none=True)
             self.p.g_weighting.backward(terms, self.g_params, self.g_shared, self.scaler_g.scale)
+            self.p.g_weighting.advance()
         with tm("g_opt"):
             self._optimizer_step(self.opt_g, self.scaler_g, self.g_params)
         return terms

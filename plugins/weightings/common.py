@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mtbench.api import PluginConfig, WeightingPlugin
+from mtbench.api import PluginConfig, WeightingContext, WeightingPlugin
 
 
 def check_terms(terms: dict[str, Tensor], base: dict[str, float], weighting: str) -> None:
@@ -55,15 +55,20 @@ def add_grad(param: Tensor, grad: Tensor) -> None:
 
 
 class SteppedWeighting(WeightingPlugin):
-    """A weighting whose schedule depends on a step count, checkpointed so a resumed run goes
-    on with the same weights; gradient-based ones keep diagnostics in ``_diag`` as one tensor
-    (converted only when the steps table asks, so logging costs no per-step sync).
-    ``adapted`` lists the terms whose weights may move: those bounded below."""
+    """A weighting whose schedule depends on its own count of adaptation steps (``steps``,
+    besides the core's ``step``), checkpointed so a resumed run goes on with the same weights;
+    gradient-based ones keep diagnostics in ``_diag`` as one tensor (converted only when the
+    steps table asks, so logging costs no per-step sync). ``adapted`` lists the terms whose
+    weights may move: those bounded below."""
 
     def __init__(
-        self, cfg: PluginConfig, base: dict[str, float], unbounded: frozenset[str] = frozenset()
+        self,
+        cfg: PluginConfig,
+        base: dict[str, float],
+        unbounded: frozenset[str] = frozenset(),
+        ctx: WeightingContext | None = None,
     ) -> None:
-        super().__init__(cfg, base, unbounded)
+        super().__init__(cfg, base, unbounded, ctx)
         self.adapted = [n for n in self.base if n not in self.unbounded]
         self.steps = 0
         self._diag: tuple[list[str], Tensor] = ([], torch.zeros(0))
@@ -73,7 +78,8 @@ class SteppedWeighting(WeightingPlugin):
         return dict(zip(keys, values.tolist()))
 
     def get_extra_state(self) -> dict:
-        return {"steps": self.steps}
+        return {**super().get_extra_state(), "steps": self.steps}
 
     def set_extra_state(self, state: dict) -> None:
+        super().set_extra_state(state)
         self.steps = int(state["steps"])

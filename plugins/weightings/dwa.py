@@ -7,7 +7,7 @@ from pydantic import Field
 from torch import Tensor
 
 from mtbench import hookimpl
-from mtbench.api import PluginConfig, WeightingPlugin
+from mtbench.api import PluginConfig, WeightingContext, WeightingPlugin
 from mtbench_plugins.weightings.common import SteppedWeighting, check_terms, scaled_weights
 
 
@@ -28,9 +28,13 @@ class DWAWeighting(SteppedWeighting):
         temperature: float = Field(2.0, gt=0, le=100, description="softmax temperature T")
 
     def __init__(
-        self, cfg: Config, base: dict[str, float], unbounded: frozenset[str] = frozenset()
+        self,
+        cfg: Config,
+        base: dict[str, float],
+        unbounded: frozenset[str] = frozenset(),
+        ctx: WeightingContext | None = None,
     ) -> None:
-        super().__init__(cfg, base, unbounded)
+        super().__init__(cfg, base, unbounded, ctx)
         n = len(self.adapted)
         self.register_buffer("history", torch.zeros(2, n))  # rows: L(t-2), L(t-1)
         self.register_buffer("weights", torch.ones(n))  # the weights of the latest step

@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import Tensor
 
 from mtbench import hookimpl
-from mtbench.api import PluginConfig, WeightingPlugin
+from mtbench.api import PluginConfig, WeightingContext, WeightingPlugin
 from mtbench_plugins.weightings.common import (
     SteppedWeighting,
     check_terms,
@@ -59,9 +59,13 @@ class GradNormWeighting(SteppedWeighting):
         lr: float = Field(0.025, gt=0, le=1, description="Adam learning rate of the weights")
 
     def __init__(
-        self, cfg: Config, base: dict[str, float], unbounded: frozenset[str] = frozenset()
+        self,
+        cfg: Config,
+        base: dict[str, float],
+        unbounded: frozenset[str] = frozenset(),
+        ctx: WeightingContext | None = None,
     ) -> None:
-        super().__init__(cfg, base, unbounded)
+        super().__init__(cfg, base, unbounded, ctx)
         n = len(self.adapted)
         for buf in ("w", "m", "v", "initial"):
             self.register_buffer(buf, torch.ones(n) if buf == "w" else torch.zeros(n))

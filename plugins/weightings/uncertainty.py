@@ -7,7 +7,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from mtbench import hookimpl
-from mtbench.api import PluginConfig, WeightingPlugin
+from mtbench.api import PluginConfig, WeightingContext, WeightingPlugin
 from mtbench_plugins.weightings.common import check_terms, scaled_weights
 
 
@@ -39,9 +39,13 @@ class UncertaintyWeighting(WeightingPlugin):
         )
 
     def __init__(
-        self, cfg: Config, base: dict[str, float], unbounded: frozenset[str] = frozenset()
+        self,
+        cfg: Config,
+        base: dict[str, float],
+        unbounded: frozenset[str] = frozenset(),
+        ctx: WeightingContext | None = None,
     ) -> None:
-        super().__init__(cfg, base, unbounded)
+        super().__init__(cfg, base, unbounded, ctx)
         learn_all = cfg.learn_unbounded
         self.learned = [n for n in self.base if learn_all or n not in self.unbounded]
         self.index = {n: i for i, n in enumerate(self.learned)}
