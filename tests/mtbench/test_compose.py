@@ -3,11 +3,13 @@ the probe pass that names the terms changes no state."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import pytest
 import torch
 from helpers import tiny_spec
 
-from mtbench.compose import compose, probe_terms
+from mtbench.compose import Probe, compose, probe_terms
 from mtbench.errors import SpecError
 from mtbench.spec import resolve
 
@@ -67,8 +69,9 @@ def test_the_probe_pass_changes_no_weights_buffers_modes_or_global_rng(registry)
     before, rng = {k: v.clone() for k, v in weights(p).items()}, torch.get_rng_state()
     p.generator.train()
     p.discriminator.eval()
-    args = (p.generator, p.discriminator, p.source, p.codes, p.conditions, p.regularizers)
-    d_names, g_names = probe_terms(*args)
+    who = defaultdict(lambda: "a plugin")
+    probe = Probe(p.generator, p.discriminator, p.source, p.codes, p.conditions, who)
+    d_names, g_names = probe_terms(probe, p.regularizers)
     assert "adversarial/adv" in d_names and "aux_classifier/ce" in g_names
     after = weights(p)
     assert all(torch.equal(before[k], after[k]) for k in before)  # batch-norm stats included
