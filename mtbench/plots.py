@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mtbench.io import atomic_write_bytes  # noqa: E402
-from mtbench.layout import phase_columns  # noqa: E402
+from mtbench.layout import LIVE, phase_columns  # noqa: E402
 from mtbench.results import (  # noqa: E402
     Tables,
     aggregate,
@@ -67,6 +67,8 @@ def _main_generator(ev: pd.DataFrame) -> pd.DataFrame:
     the run has it, else the raw one (not ``mtbench eval``'s later rows)."""
     if ev.empty or "generator" not in ev:
         return ev
+    if "checkpoint" in ev:
+        ev = ev[ev["checkpoint"].fillna(LIVE) == LIVE]
     has_ema = ev.groupby("run_id")["generator"].transform(lambda g: (g == "ema").any())
     wanted = has_ema.map({True: "ema", False: "raw"})
     return ev[ev["generator"] == wanted]
