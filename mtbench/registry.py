@@ -131,7 +131,7 @@ class Registry:
         close = difflib.get_close_matches(str(name), installed, n=3, cutoff=0.5)
         hint = f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(installed) if installed else "none"
-        return f"unknown {kind} {name!r};{hint} installed {kind}s: {listing}"
+        return f"unknown {kind} {name!r};{hint} installed {plural(kind)}: {listing}"
 
     def rows(self) -> list[dict]:
         """Every plugin, duplicate claim and broken entry point, as rows for ``mtbench list``."""
@@ -167,3 +167,8 @@ def _row(info: PluginInfo, status: str, note: str) -> dict:
         "status": status,
         "description": note or info.cls.description,
     }
+
+
+def plural(kind: str) -> str:
+    """``head`` -> ``heads``, ``loss`` -> ``losses``."""
+    return f"{kind}es" if kind.endswith("s") else f"{kind}s"
