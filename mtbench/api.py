@@ -95,6 +95,9 @@ class DataInfo:
     # Class targets fixed by the primary label: target name -> its value for each class.
     # Lets the core and evaluators know a fake's attributes from its conditioning label.
     label_targets: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Images per split ("train", "eval"; 0 for none) when known without loading the data: lets
+    # ``mtbench validate`` check split sizes (eval.kid_subset_size, say) before any file is read.
+    split_sizes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from mtbench.errors import UserError
 
 EXIT_USER = 2
 EXIT_INTERRUPTED = 130
+SET_HELP = "override a spec field, e.g. train.steps=100 (repeatable)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,10 +21,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
+    from mtbench import __version__
+
     p = Parser(prog="mtbench", description="Multi-task conditional GAN registry and benchmarks")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    p.add_argument("--version", action="version", version=f"mtbench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     r = sub.add_parser("run", help="train a run from a JSON spec")
-    r.add_argument("spec")
+    r.add_argument("spec", help="the run spec (JSON file)")
     r.add_argument("--out", help="run folder (default: spec.out or runs/<name>-s<seed>)")
     r.add_argument("--steps", type=int, help="override train.steps")
     r.add_argument(
@@ -33,38 +37,45 @@ def build_parser() -> Parser:
         metavar="KEY=VALUE",
         help="override a spec field, e.g. discriminator.heads[1].weight=0.5",
     )
-    r.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override train.device")
     r.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
     v = sub.add_parser("validate", help="validate a spec and print it resolved")
-    v.add_argument("spec")
-    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    v.add_argument("spec", help="the run spec (JSON file)")
+    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     ls = sub.add_parser("list", help="installed plugins")
     ls.add_argument(
-        "kind", nargs="?", choices=["dataset", "generator", "trunk", "head", "loss", "weighting"]
+        "kind",
+        nargs="?",
+        choices=["dataset", "generator", "trunk", "head", "loss", "weighting"],
+        help="only plugins of this kind",
     )
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("schema", help="JSON Schema of run specs, with every plugin's Config")
     e = sub.add_parser("eval", help="evaluate a finished run's checkpoint")
-    e.add_argument("run_dir")
-    e.add_argument("--checkpoint", choices=["last", "best"], default="last")
+    e.add_argument("run_dir", help="the run folder")
+    e.add_argument(
+        "--checkpoint", choices=["last", "best"], default="last", help="which checkpoint file"
+    )
     e.add_argument("--metrics", nargs="+", help="default: the run spec's eval.metrics")
     e.add_argument("--n", type=int, help="generated samples (eval.n_samples)")
     b = sub.add_parser("bench", help="run a suite: every variant x seed, resumable")
-    b.add_argument("suite")
+    b.add_argument("suite", help="the suite spec (JSON file)")
     b.add_argument("--out", help="results folder (default: runs/<suite name>)")
     b.add_argument("--jobs", type=_positive, default=1, help="runs at a time, one process each")
     b.add_argument("--only", nargs="+", metavar="VARIANT", help="run these variants only")
     b.add_argument("--dry-run", action="store_true", help="resolve and list what would run")
     rp = sub.add_parser("report", help="leaderboard of suite results or run folders")
-    rp.add_argument("dirs", nargs="+", metavar="DIR")
-    rp.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    rp.add_argument("dirs", nargs="+", metavar="DIR", help="run folders or suite results folders")
+    rp.add_argument(
+        "--format", choices=["md", "csv", "json"], default="md", help="output format (default md)"
+    )
     rp.add_argument("--sort", metavar="METRIC", help="rank by this metric (default: fid)")
     rp.add_argument("--plots", action="store_true", help="also write PNG plots")
     rp.add_argument("--plots-dir", help="where plots go (default: --out, else the first DIR)")
     rp.add_argument("--out", help="also write the tables and leaderboard.md into this folder")
     c = sub.add_parser("compare", help="two runs' spec differences and metrics side by side")
-    c.add_argument("run_a")
-    c.add_argument("run_b")
+    c.add_argument("run_a", help="a run folder")
+    c.add_argument("run_b", help="another run folder")
     return p
 
 
@@ -117,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary["status"] == "interrupted":
         print(
             f"interrupted at step {summary['steps']}; checkpoint saved in {out}; "
-            f"continue with: mtbench run {args.spec} --resume",
+            f"continue with: {resume_command(args, out)}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
@@ -126,9 +137,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"done: {summary['steps']} steps in {summary['wall_s']:.1f} s "
         f"({rate:.0f} img/s); results in {out}"
     )
-    for k, v in summary["metrics"].items():
-        print(f"  {k} = {v:.4g}")
+    for line in final_lines(summary, out, resolved.spec.eval.feature_extractor):
+        print(line)
     return 0
+
+
+def resume_command(args: argparse.Namespace, out) -> str:
+    """The command that continues an interrupted run: every flag it was started with."""
+    import shlex
+
+    words = ["mtbench", "run", args.spec, "--out", str(out)]
+    if args.steps is not None:
+        words += ["--steps", str(args.steps)]
+    for item in args.set:
+        words += ["--set", item]
+    if args.device:
+        words += ["--device", args.device]
+    return shlex.join([*words, "--resume"])
+
+
+def final_lines(summary: dict, out, extractor: str = "domain") -> list[str]:
+    """A short table of the final metrics, then where the samples and tables are."""
+    from mtbench.evaluate.catalogue import order
+    from mtbench.layout import RunDir
+
+    rd = RunDir(out)
+    metrics = summary["metrics"]
+    width = max((len(k) for k in metrics), default=0)
+    head = f"metrics at step {summary['steps']} ({extractor} features):"
+    lines = [head if metrics else "metrics: none (eval.metrics is empty)"]
+    lines += [f"  {k:<{width}}  {metrics[k]:.4g}" for k in order(list(metrics))]
+    lines.append(f"samples: {rd.sample_path(summary['steps'])}")
+    tables = [p for p in (rd.steps, rd.evals) if p.exists()]
+    lines.append(f"tables:  {', '.join(str(p) for p in tables)}")
+    return lines
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -221,6 +263,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     tables = results.read_runs(args.dirs)
     if tables.runs.empty:
         raise UserError(f"{', '.join(args.dirs)}: no run folders found")
+    results.check_sort(tables.runs, args.sort)
     title = suite_title(args.dirs)
     print(render(tables, args.format, title, args.sort), end="")
     if args.out:

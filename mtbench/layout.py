@@ -12,6 +12,9 @@ from pathlib import Path
 # Timing phases of one training step, in step order (steps.parquet has t_<phase> and t_total).
 PHASES: tuple[str, ...] = ("data", "d_fwd", "d_bwd", "d_opt", "g_fwd", "g_bwd", "g_opt", "ema")
 TABLES: tuple[str, ...] = ("runs", "steps", "evals")  # a suite's tables, <name>.parquet/.csv
+# evals.parquet ``checkpoint`` of the rows a run writes while it trains; ``mtbench eval`` writes
+# the checkpoint's name (last, best). The ``generator`` column says ema or raw in both.
+LIVE = "live"
 
 
 def phase_columns(with_total: bool = True) -> list[str]:

@@ -191,7 +191,7 @@ class Registry:
         note = ""
         if self.broken:
             note = f"; {len(self.broken)} installed plugin entries are broken (see mtbench list)"
-        return f"unknown {kind} {name!r};{hint} installed {kind}s: {listing}{note}"
+        return f"unknown {kind} {name!r};{hint} installed {plural(kind)}: {listing}{note}"
 
     def rows(self) -> list[dict]:
         """Every plugin, duplicate claim and broken entry point, as rows for ``mtbench list``."""
@@ -227,3 +227,8 @@ def _row(info: PluginInfo, status: str, note: str) -> dict:
         "status": status,
         "description": note or info.cls.description,
     }
+
+
+def plural(kind: str) -> str:
+    """``head`` -> ``heads``, ``loss`` -> ``losses``."""
+    return f"{kind}es" if kind.endswith("s") else f"{kind}s"

@@ -63,7 +63,13 @@ class Tables(NamedTuple):
     evals: pd.DataFrame
 
 
+# Columns besides metrics a leaderboard can be ranked by, and whether higher is better.
+SORT_EXTRA: dict[str, bool] = {"imgs_per_s": True, "wall_s": False}
+
+
 def higher_is_better(metric: str) -> bool:
+    if metric in SORT_EXTRA:
+        return SORT_EXTRA[metric]
     return catalogue.higher_is_better(metric)
 
 
@@ -217,6 +223,18 @@ def order_metrics(names: list[str]) -> list[str]:
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in runs.columns if c not in RUN_COLUMNS]
+
+
+def sort_keys(runs: pd.DataFrame) -> list[str]:
+    """What ``report --sort`` accepts for these runs: their metrics, then speed and wall time."""
+    return [*metric_columns(runs), *SORT_EXTRA]
+
+
+def check_sort(runs: pd.DataFrame, key: str | None) -> None:
+    """Refuse a ``--sort`` key these runs cannot be ranked by, naming the valid ones."""
+    valid = sort_keys(runs)
+    if key is not None and key not in valid:
+        raise UserError(f"--sort: no column {key!r} in these runs; choose from {', '.join(valid)}")
 
 
 def headline_metrics(metrics: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ File names live in ``mtbench.layout`` (``RunDir`` is re-exported here for old im
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata as md
 import json
@@ -53,8 +54,14 @@ def provenance(r: Resolved, device: torch.device, data: dict) -> dict:
     }
 
 
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; scanning every installed package takes ~0.5 s."""
+    return md.packages_distributions()
+
+
 def _dist_version(module: str) -> str:
-    dists = md.packages_distributions().get(module, [])
+    dists = _distributions().get(module, [])
     for d in dists:
         try:
             return f"{d} {md.version(d)}"

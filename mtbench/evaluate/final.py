@@ -5,7 +5,7 @@ numbers a report shows"):
 
 - a run's final metrics are its rows at the run's final step (its last trained step);
 - of its main generator: the EMA one when the run has one, else the raw one; a checkpoint
-  evaluated afterwards by ``mtbench eval`` (``generator`` = ``last`` or ``best``) holds
+  evaluated afterwards by ``mtbench eval`` (``checkpoint`` = ``last`` or ``best``) holds
   the same weights when its step is the final step, so its rows count too;
 - under the run's own protocol: only rows of an evaluation that drew the spec's
   ``eval.n_samples`` images (``mtbench eval --n`` with another count is kept in
@@ -23,6 +23,7 @@ import json
 import pandas as pd
 
 from mtbench.evaluate import catalogue
+from mtbench.layout import LIVE
 
 TRAINING = ("ema", "raw")  # generator tags of evaluations made during training
 # Protocol columns of a run: two runs' numbers are comparable exactly when these agree.
@@ -38,11 +39,25 @@ PROTOCOL = (
 EVALUATOR = "evaluator_accuracy"  # the domain evaluator's own row
 
 
+def is_live(row: dict) -> bool:
+    """Whether one evals row came from the run's own training, not a later ``mtbench eval``.
+
+    Rows written before the ``checkpoint`` column existed named the checkpoint in ``generator``.
+    """
+    checkpoint = row.get("checkpoint")
+    if checkpoint is None or checkpoint != checkpoint:  # absent or NaN: an older table
+        return row.get("generator", "ema") in TRAINING
+    return checkpoint == LIVE
+
+
 def is_training(ev: pd.DataFrame) -> pd.Series:
-    """Rows written by training's evaluations (not by ``mtbench eval`` afterwards)."""
-    if "generator" not in ev:
-        return pd.Series(True, index=ev.index)
-    return ev["generator"].fillna("ema").isin(TRAINING)
+    """``is_live`` over a table: rows written by training's evaluations."""
+    live = pd.Series(True, index=ev.index)
+    if "generator" in ev:
+        live &= ev["generator"].fillna("ema").isin(TRAINING)
+    if "checkpoint" in ev:
+        live &= ev["checkpoint"].fillna(LIVE) == LIVE
+    return live
 
 
 def main_generator(ev: pd.DataFrame) -> pd.DataFrame:
@@ -110,8 +125,11 @@ def used_from(rows: pd.DataFrame) -> str | None:
     """Which evaluations a run's final rows came from: ``ema``, ``ema+last`` (kid), ..."""
     if rows.empty:
         return None
-    tags = rows["generator"].fillna("ema") if "generator" in rows else pd.Series(["ema"])
-    later = rows[~is_training(rows)]
+    live = is_training(rows)
+    gen = rows["generator"].fillna("ema") if "generator" in rows else pd.Series("ema", rows.index)
+    checkpoint = rows["checkpoint"].fillna(gen) if "checkpoint" in rows else gen
+    tags = gen.where(live, checkpoint)  # training's rows by generator, later ones by checkpoint
+    later = rows[~live]
     text = "+".join(dict.fromkeys(tags))
     return (
         f"{text} ({', '.join(later['metric'])})" if len(later) and len(later) < len(rows) else text

@@ -182,10 +182,36 @@ def needs_domain(spec: EvalSpec) -> bool:
 def check_against(spec: EvalSpec, info: DataInfo, data: DataSplits | None = None) -> list[str]:
     """Problems with evaluating ``spec`` on this data set (``eval.<field>: ...``); empty if fine.
 
-    Call with ``info`` alone before loading data, and with ``data`` before training starts.
+    Call with ``info`` alone before loading data (split sizes are checked then only when the
+    data set declares ``info.split_sizes``), and with ``data`` before training starts.
     """
     if not spec.metrics:
         return []
+    problems = _label_problems(spec, info)
+    if problems:
+        return problems
+    if data is None:
+        n = info.split_sizes.get(spec.real_split)
+        return [] if n is None else _size_problems(spec, n)
+    real = data.eval if spec.real_split == "eval" else data.train
+    if real is None:
+        return _size_problems(spec, 0)
+    if needs_domain(spec) and data.train.labels is None:
+        problems.append("eval.feature_extractor: the domain evaluator needs labelled train data")
+    problems += _size_problems(spec, len(real))
+    if "intra_fid" in spec.metrics and real.labels is not None:
+        counts = torch.bincount(real.labels.cpu(), minlength=info.num_classes)
+        few = [str(c) for c in range(info.num_classes) if counts[c] < 2]
+        if few:
+            problems.append(
+                f"eval.metrics: intra_fid needs 2 real images of every class in the "
+                f"{spec.real_split} split; classes {', '.join(few)} have fewer"
+            )
+    return problems
+
+
+def _label_problems(spec: EvalSpec, info: DataInfo) -> list[str]:
+    """What the metrics need of the data set's class labels."""
     problems = []
     k = info.num_classes
     if k == 0:
@@ -202,26 +228,21 @@ def check_against(spec: EvalSpec, info: DataInfo, data: DataSplits | None = None
             "eval.n_samples: intra_fid needs 2 generated images per class; "
             f"set n_samples >= {2 * k}"
         )
-    if data is None or problems:
-        return problems
-    real = data.eval if spec.real_split == "eval" else data.train
-    if real is None:
-        return [*problems, 'eval.real_split: this data set has no eval split; use "train"']
-    if needs_domain(spec) and data.train.labels is None:
-        problems.append("eval.feature_extractor: the domain evaluator needs labelled train data")
-    if "kid" in spec.metrics and len(real) < spec.kid_subset_size:
+    return problems
+
+
+def _size_problems(spec: EvalSpec, n_real: int) -> list[str]:
+    """What the metrics need of the size of the real split (``n_real`` images; 0: none)."""
+    if n_real == 0:
+        if spec.real_split == "eval":
+            return ['eval.real_split: this data set has no eval split; use "train"']
+        return ["eval.real_split: the train split is empty"]
+    problems = []
+    if "kid" in spec.metrics and n_real < spec.kid_subset_size:
         problems.append(
-            f"eval.kid_subset_size: {spec.kid_subset_size} exceeds the {len(real)} images of the "
-            f"{spec.real_split} split; lower it"
+            f"eval.kid_subset_size: {spec.kid_subset_size} exceeds the {n_real} images of the "
+            f"{spec.real_split} split; lower it to {n_real} or less"
         )
-    if "prc" in spec.metrics and len(real) <= PRC_NEIGHBORHOOD:
+    if "prc" in spec.metrics and n_real <= PRC_NEIGHBORHOOD:
         problems.append(f"eval.real_split: prc needs more than {PRC_NEIGHBORHOOD} real images")
-    if "intra_fid" in spec.metrics and real.labels is not None:
-        counts = torch.bincount(real.labels.cpu(), minlength=k)
-        few = [str(c) for c in range(k) if counts[c] < 2]
-        if few:
-            problems.append(
-                f"eval.metrics: intra_fid needs 2 real images of every class in the "
-                f"{spec.real_split} split; classes {', '.join(few)} have fewer"
-            )
     return problems

@@ -13,11 +13,13 @@ from mtbench import contention
 from mtbench.compose import compose
 from mtbench.data import to_uint8
 from mtbench.errors import NonFiniteLoss, UserError
+from mtbench.evaluate.final import is_live
 from mtbench.io import load_torch, save_torch, write_json, write_parquet
 from mtbench.latent import generator_input
+from mtbench.layout import LIVE
 from mtbench.registry import Registry
 from mtbench.rundir import RunDir, default_out, provenance, spec_hash
-from mtbench.spec import Resolved
+from mtbench.spec import Resolved, read_json
 from mtbench.train.loop import RunHooks, Trainer
 from mtbench.train.samples import fixed_inputs, save_grid
 from mtbench.train.state import seed_everything
@@ -91,7 +93,7 @@ class RunFiles(RunHooks):
         for tag, g in gens:
             new += self.evaluator.evaluate(make_generate(t, g), t.step, tag)
         for row in new:
-            row["run_id"] = self.rd.root.name
+            row.update(run_id=self.rd.root.name, checkpoint=LIVE)
         self.eval_rows += new
         self._maybe_best(new)
         return new
@@ -101,7 +103,7 @@ class RunFiles(RunHooks):
 
         metric = self.r.spec.eval.best_metric
         for row in rows:
-            if row["metric"] == metric and row.get("generator", "ema") in ("ema", "raw"):
+            if row["metric"] == metric and is_live(row):
                 if is_better(metric, row["value"], self.best):
                     self.best = row["value"]
                     save_torch(self.rd.best, self.trainer.state_dict())
@@ -169,13 +171,11 @@ def _read_rows(path: Path, upto: int) -> list[dict]:
 def _best_so_far(rows: list[dict], metric: str | None) -> float | None:
     if not rows or metric is None:
         return None
-    from mtbench.evaluate import final, is_better
+    from mtbench.evaluate import is_better
 
     best = None
     for row in rows:
-        if row.get("generator", "ema") not in final.TRAINING:
-            continue  # mtbench eval's rows may use another protocol (--n)
-        if row["metric"] == metric and is_better(metric, row["value"], best):
+        if row["metric"] == metric and is_live(row) and is_better(metric, row["value"], best):
             best = row["value"]
     return best
 
@@ -324,7 +324,7 @@ def evaluate_run(
         raise UserError(f"{rd.root}: not a run folder (no spec.json)")
     ckpt = rd.last if checkpoint == "last" else rd.best
     if not ckpt.exists():
-        raise UserError(f"{ckpt}: no such checkpoint; choose --checkpoint last or best")
+        raise UserError(_missing_checkpoint(rd, checkpoint))
     r = _resolve_for_eval(rd, registry, metrics, n)
     device = resolve_device(r.spec.train.device)
     seed_everything(r.spec.seed)
@@ -332,12 +332,28 @@ def evaluate_run(
     trainer = Trainer(r, parts, device)
     restore(trainer, ckpt, device)
     evaluator = _evaluator(r, parts, device)
-    rows = evaluator.evaluate(make_generate(trainer, trainer.sampler()), trainer.step, checkpoint)
+    tag = "raw" if trainer.ema is None else "ema"
+    rows = evaluator.evaluate(make_generate(trainer, trainer.sampler()), trainer.step, tag)
     for row in rows:
-        row["run_id"] = rd.root.name
+        row.update(run_id=rd.root.name, checkpoint=checkpoint)
     old = _read_rows(rd.evals, trainer.step) if rd.evals.exists() else []
     write_parquet(rd.evals, pd.DataFrame(old + rows))
     return rows, evaluator.evaluator_accuracy()
+
+
+def _missing_checkpoint(rd: RunDir, checkpoint: str) -> str:
+    """Why a checkpoint file is absent, and what to do instead."""
+    if checkpoint == "last":
+        return f"{rd.last}: no such checkpoint; the run has not reached its first checkpoint"
+    best = (read_json(rd.spec).get("eval") or {}).get("best_metric")
+    if best is None:
+        return (
+            f"{rd.best}: the run had no eval metric to pick a best checkpoint by "
+            "(eval.best_metric is null); use --checkpoint last"
+        )
+    return (
+        f"{rd.best}: the run stopped before its first evaluation of {best}; use --checkpoint last"
+    )
 
 
 def _resolve_for_eval(rd: RunDir, registry: Registry, metrics, n) -> Resolved:

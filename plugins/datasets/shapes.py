@@ -48,13 +48,19 @@ class Shapes(DatasetPlugin):
             "shape": tuple(i // len(COLOURS) for i in range(len(names))),
             "colour": tuple(i % len(COLOURS) for i in range(len(names))),
         }
-        return DataInfo(3, self.cfg.size, len(names), names, targets, label_targets)
+        n_train, n_eval = self.split_sizes()
+        sizes = {"train": n_train, "eval": n_eval}
+        return DataInfo(3, self.cfg.size, len(names), names, targets, label_targets, sizes)
+
+    def split_sizes(self) -> tuple[int, int]:
+        """Images in the train and eval splits: the last ``eval_fraction`` of ``n`` is eval."""
+        n_eval = min(round(self.cfg.n * self.cfg.eval_fraction), self.cfg.n - 1)
+        return self.cfg.n - n_eval, n_eval
 
     def load(self) -> DataSplits:
         c = self.cfg
         data = render(c.n, c.size, torch.Generator().manual_seed(c.seed))
-        n_eval = min(round(c.n * c.eval_fraction), c.n - 1)
-        n_train = c.n - n_eval
+        n_train, n_eval = self.split_sizes()
         train, held = _slice(data, 0, n_train), _slice(data, n_train, c.n)
         provenance = {
             "source": "procedural",

@@ -62,7 +62,7 @@ def test_eval_command_appends_rows_for_a_checkpoint(evaluated_run, capsys):
     assert (
         set(new["metric"]) >= {"fid", "kid"} and (new["n_fake"][new["metric"] == "fid"] == 60).all()
     )
-    assert (new["generator"] == "last").all()
+    assert (new["generator"] == "ema").all() and (new["checkpoint"] == "last").all()
 
 
 def test_eval_command_errors(tmp_path, evaluated_run, capsys):

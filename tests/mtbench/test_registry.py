@@ -1,4 +1,6 @@
-"""Messages a plugin author needs from the registry: misspelt or unmarked hooks, and specs
+"""Registry messages read as English: every kind's plural.
+
+Messages a plugin author needs from the registry: misspelt or unmarked hooks, and specs
 naming a plugin that is installed but broken.
 
 Plugin discovery through entry points: built-ins, unknown names, duplicates, broken plugins.
@@ -17,10 +19,21 @@ from fake_plugins import install_plugin, module_with, on_path, registry_of, use_
 from helpers import REPO, tiny_spec, write_spec
 
 from mtbench import hookimpl
-from mtbench.api import HeadPlugin, PluginConfig, TrunkPlugin
+from mtbench.api import KINDS, HeadPlugin, PluginConfig, TrunkPlugin
 from mtbench.cli import main
 from mtbench.errors import UserError
-from mtbench.registry import BrokenPlugin, Origin, Registry
+from mtbench.registry import BrokenPlugin, Origin, Registry, plural
+
+
+def test_unknown_loss_lists_installed_losses(registry):
+    msg = registry.unknown_message("loss", "hinj")
+    assert "installed losses: " in msg and "losss" not in msg
+    assert "installed heads: " in registry.unknown_message("head", "advers")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_has_a_plural(kind):
+    assert plural(kind) in {"datasets", "generators", "trunks", "heads", "losses", "weightings"}
 
 
 class _Head(HeadPlugin):
