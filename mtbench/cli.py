@@ -219,6 +219,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from mtbench.io import atomic_write_bytes
     from mtbench.layout import SuiteDir
     from mtbench.report import (
+        claim_out,
         copy_sample_grids,
         leaderboard_markdown,
         publish_readme,
@@ -230,6 +231,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if tables.runs.empty:
         raise UserError(f"{', '.join(args.dirs)}: no run folders found")
     title = suite_title(args.dirs)
+    if args.out:
+        claim_out(args.out)
     print(render(tables, args.format, title, args.sort), end="")
     if args.out:
         results.write_tables(tables, args.out)
