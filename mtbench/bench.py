@@ -310,8 +310,10 @@ def read_summary(rd: RunDir) -> dict | None:
 
 def decide(rd: RunDir, planned_steps: int, since: float | None = None) -> str:
     """``skip`` a finished run (or one that failed after ``since``, in a concurrent bench),
-    ``resume`` one with a checkpoint, else ``start`` (a failed run is retried)."""
-    s = read_summary(rd)
+    ``resume`` one with a checkpoint, else ``start`` (a failed run is retried). A folder
+    without spec.json holds no finished run, whatever else it holds (its folder was removed)."""
+    has_spec = rd.spec.is_file()
+    s = read_summary(rd) if has_spec else None
     if s is not None and s.get("status") == "diverged":
         return "skip"  # deterministic: a retry would diverge again
     if s is not None and s.get("status") == "done" and s.get("steps", 0) >= planned_steps:
@@ -319,7 +321,7 @@ def decide(rd: RunDir, planned_steps: int, since: float | None = None) -> str:
     error = rd.root / ERROR_FILE
     if since is not None and error.exists() and error.stat().st_mtime >= since:
         return "skip"
-    return "resume" if rd.last.exists() else "start"
+    return "resume" if has_spec and rd.last.exists() else "start"
 
 
 def _threads(planned: PlannedRun, rd: RunDir, jobs: int) -> int | None:
@@ -352,6 +354,8 @@ def _clear_for(rd: RunDir, mode: str) -> None:
     stale = [rd.summary, rd.root / ERROR_FILE]
     if mode == "start":
         stale += [rd.steps, rd.evals]
+    if mode == "start" and not rd.spec.is_file():  # checkpoints of no known spec: unusable
+        stale += [rd.last, rd.best]
     for p in stale:
         p.unlink(missing_ok=True)
 

@@ -258,13 +258,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mtbench import results
-    from mtbench.report import publish, render, suite_title
+    from mtbench.report import claim_out, publish, render, suite_title
 
     tables = results.read_runs(args.dirs)
     if tables.runs.empty:
         raise UserError(f"{', '.join(args.dirs)}: no run folders found")
     results.check_sort(tables.runs, args.sort)
     title = suite_title(args.dirs)
+    if args.out:
+        claim_out(args.out)
     print(render(tables, args.format, title, args.sort), end="")
     if args.out:
         publish(tables, Path(args.out), args.dirs, args.argv, title, args.sort)

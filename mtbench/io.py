@@ -20,13 +20,16 @@ def _umask() -> int:
 
 
 FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
+TMP_PREFIX, TMP_SUFFIX = ".", ".tmp"  # a temp file is .<name>.<random>.tmp beside <name>
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{TMP_PREFIX}{path.name}.", suffix=TMP_SUFFIX, dir=path.parent
+    )
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
@@ -38,6 +41,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def temp_files(folder: str | Path) -> list[Path]:
+    """Temp files of ``atomic_write_bytes`` in ``folder`` (left there only by a kill)."""
+    found = Path(folder).glob(f"{TMP_PREFIX}*{TMP_SUFFIX}")
+    return sorted(p for p in found if p.is_file() and not p.is_symlink())
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the temp files a killed ``atomic_write_bytes`` left in ``folder``; returns them."""
+    gone = temp_files(folder)
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
 
 
 def _fsync_dir(folder: Path) -> None:

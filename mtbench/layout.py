@@ -42,6 +42,8 @@ class RunDir:
     STDERR = "stderr.txt"
     LOCK = ".lock"  # held while a bench process runs this folder
     MARKERS = (SPEC, SUMMARY, RUN_SPEC)  # any of these makes a folder a run folder
+    WRITTEN = (SPEC, STEPS, EVALS, SUMMARY, SAMPLES, CHECKPOINTS, TB)  # what ``mtbench run`` writes
+    BENCH_FILES = (RUN_SPEC, BENCH, ERROR, STDOUT, STDERR, LOCK)  # what a bench puts beside them
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -81,6 +83,10 @@ class RunDir:
     def best(self) -> Path:
         return self.root / self.CHECKPOINTS / "best.pt"
 
+    def write_dirs(self) -> tuple[Path, ...]:
+        """The folders a run writes files into atomically (where a kill can leave temp files)."""
+        return (self.root, self.root / self.CHECKPOINTS, self.samples)
+
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step_{step:06d}.png"
 
@@ -99,6 +105,7 @@ class SuiteDir:
     LEADERBOARD = "leaderboard.md"
     README = "README.md"
     SAMPLES = "samples"  # samples/<variant>.png in a published folder
+    REPORT_MARK = ".mtbench-report"  # marks a folder written by ``mtbench report --out``
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))

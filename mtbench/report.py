@@ -16,6 +16,7 @@ import pandas as pd
 
 from mtbench.errors import UserError
 from mtbench.evaluate import final
+from mtbench.io import atomic_write_bytes
 from mtbench.layout import RunDir, SuiteDir, phase_columns
 from mtbench.results import (
     Tables,
@@ -426,6 +427,24 @@ def publish(
     return written + copy_sample_grids(t, dirs, out)
 
 
+REPORT_MARK_TEXT = b"written by mtbench report --out; it may replace every file here\n"
+
+
+def claim_out(folder: str | Path) -> None:
+    """Let ``report --out`` write only into a new or empty folder or one it wrote before (it
+    marks it first), so a user's own README.md or tables are never replaced."""
+    folder = Path(folder)
+    mark = folder / SuiteDir.REPORT_MARK
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out: {folder} is a file; give a new or empty folder")
+    if folder.is_dir() and not mark.is_file() and any(folder.iterdir()):
+        raise UserError(
+            f"--out: {folder} is not empty and was not written by mtbench report; nothing was "
+            "written: give a new or empty folder"
+        )
+    atomic_write_bytes(mark, REPORT_MARK_TEXT)
+
+
 def publish_readme(t: Tables, dirs: list[str], argv: list[str] | None) -> str:
     """README of a published results folder: what made it, on what machine, in how long."""
     lines = [f"# {suite_title(dirs)}", "", "Every file in this folder was written by mtbench.", ""]
@@ -504,7 +523,6 @@ def _session_lines(s: dict) -> list[str]:
 
 def copy_sample_grids(t: Tables, dirs: list[str], out: Path) -> list[Path]:
     """Each variant's last sample grid of its lowest seed, as ``samples/<variant>.png``."""
-    from mtbench.io import atomic_write_bytes
     from mtbench.results import find_run_dirs
 
     by_id = {d.name: d for d in find_run_dirs(dirs)}

@@ -1,8 +1,9 @@
-"""What metric functions read: the EvalContext of one evaluation and the torch-fidelity call.
+"""What metric functions read: the EvalContext of one evaluation and the torch-fidelity bridge.
 
-fid/kid/isc/prc share one torch-fidelity call per evaluation (``EvalContext.fidelity``), so
-generated images pass the extractor once. The metrics themselves are declared in
-``mtbench.evaluate.metrics``.
+fid/kid/isc/prc share one feature extraction per evaluation (``EvalContext.fidelity``), so
+generated images pass the extractor once; torch-fidelity's metric functions get features in
+memory, never a path (its file cache would unpickle with ``weights_only=False``). The metrics
+themselves are declared in ``mtbench.evaluate.metrics``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from pathlib import Path
 import torch
 import torch_fidelity
 from torch import Tensor
+from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
 from mtbench.api import DataInfo, TensorData
 from mtbench.evaluate import realstats
 from mtbench.evaluate.catalogue import fidelity_metrics, real_side
 from mtbench.evaluate.domain import PRIMARY, DomainModel, predict
-from mtbench.evaluate.extractor import Extractor, ImageDataset
-from mtbench.evaluate.realstats import fidelity_kwargs
+from mtbench.evaluate.extractor import Extractor
+from mtbench.evaluate.realstats import RealStats
 
 NAN = math.nan
 CPU = torch.device("cpu")
@@ -37,7 +42,7 @@ TF_KEYS: dict[str, tuple[str, str | None]] = {
 
 
 def compute_metrics(
-    real: Tensor | None,
+    real: Tensor | RealStats | None,
     fake: Tensor,
     extractor: Extractor,
     metrics: Iterable[str],
@@ -49,33 +54,56 @@ def compute_metrics(
     cache_root: Path | None = None,
     real_cache_name: str | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """fid/kid/isc/prc of uint8 ``fake`` vs ``real``, one torch-fidelity call: name -> (value, std).
+    """fid/kid/isc/prc of uint8 ``fake`` vs ``real`` (images, or their statistics): name ->
+    (value, std), by torch-fidelity's metric functions on features mtbench extracted.
 
     Fakes are input1 and reals input2 (torch-fidelity's precision/recall convention); the real
-    side is cached only when both ``cache_root`` and ``real_cache_name`` are given.
+    side is cached (in mtbench's own cache) only when ``cache_root`` and ``real_cache_name``
+    are given. torch-fidelity never reads or writes a file here.
     """
     metrics = [m for m in fidelity_metrics() if m in set(metrics)]
     if not metrics:
         return {}
-    kw = fidelity_kwargs(
-        extractor,
-        metrics,
-        cuda=device.type == "cuda",
-        seed=seed,
-        batch_size=batch_size,
-        kid_subset_size=kid_subset_size,
-        cache_root=cache_root,
-        real_cache_name=real_cache_name,
-    )
-    kw["input1"] = ImageDataset(fake, extractor.rgb)
-    if real is not None:
-        kw["input2"] = ImageDataset(real, extractor.rgb)
-    out = torch_fidelity.calculate_metrics(**kw)
+    layers = {m: extractor.layer(m) for m in metrics}
+    fake_f = extractor.features(fake, sorted(set(layers.values())), device, batch_size)
+    real_s = None
+    if real_side(metrics):
+        real_s = real if isinstance(real, RealStats) else None
+        if real_s is None:
+            real_s = realstats.real_stats(
+                real,
+                extractor,
+                [layers[m] for m in real_side(metrics) if m != "fid"],
+                layers.get("fid"),
+                device=device,
+                batch_size=batch_size,
+                cache_root=cache_root,
+                name=real_cache_name,
+            )
+    kw = {"rng_seed": seed, "kid_subset_size": kid_subset_size, "save_cpu_ram": True}
+    out = from_features(fake_f, real_s, layers, **kw, verbose=False)
     return {
         name: (float(out[key]), NAN if std is None else float(out[std]))
         for name, (key, std) in TF_KEYS.items()
         if key in out
     }
+
+
+def from_features(
+    fake: dict[str, Tensor], real: RealStats | None, layers: dict[str, str], **kw: object
+) -> dict[str, float]:
+    """torch-fidelity's metric values (its keys) from fake features and real statistics."""
+    out: dict[str, float] = {}
+    if "isc" in layers:
+        out |= isc_featuresdict_to_metric(fake, layers["isc"], **kw)
+    if "fid" in layers:
+        fake_stats = fid_featuresdict_to_statistics(fake, layers["fid"])
+        out |= fid_statistics_to_metric(fake_stats, real.fid[layers["fid"]], False)
+    if "kid" in layers:
+        out |= kid_featuresdict_to_metric(fake, real.features, layers["kid"], **kw)
+    if "prc" in layers:
+        out |= prc_featuresdict_to_metric(fake, real.features, layers["prc"], **kw)
+    return out
 
 
 @dataclass
@@ -95,17 +123,18 @@ class EvalContext:
     seed: int
     kid_subset_size: int
     batch_size: int
-    cache_root: Path
+    cache_root: Path | None  # mtbench's real-statistics cache (None: compute, don't cache)
     fake_conditions: dict[str, Tensor] = field(default_factory=dict)  # (N, ...) CPU values
+    real_stats: dict[int | None, RealStats] = field(default_factory=dict)  # by class; None: all
     _fidelity: dict | None = field(default=None, repr=False)
     _domain_out: dict | None = field(default=None, repr=False)
 
     def fidelity(self) -> dict[str, tuple[float, float]]:
-        """All requested fid/kid/isc/prc values, from one call with the cached real side."""
+        """All requested fid/kid/isc/prc values, from one extraction and the real statistics."""
         if self._fidelity is None:
             needs_real = bool(real_side([m for m in self.metrics if m in fidelity_metrics()]))
             self._fidelity = compute_metrics(
-                self.real.images if needs_real else None,
+                self.real_stats.get(None, self.real.images) if needs_real else None,
                 self.fake,
                 self.extractor,
                 self.metrics,
@@ -129,7 +158,7 @@ class EvalContext:
         real_k = self.real.images[self.real.labels.cpu() == k]
         fake_k = self.fake[self.fake_labels == k]
         value = compute_metrics(
-            real_k,
+            self.real_stats.get(k, real_k),
             fake_k,
             self.extractor,
             ["fid"],
@@ -148,7 +177,7 @@ class EvalContext:
         )
 
     def cache_name(self, cls: int | None = None) -> str:
-        """torch-fidelity cache name of the real split (or one class of it)."""
+        """Real-statistics cache name of the real split (or one class of it)."""
         return realstats.real_cache_name(self.real_digest, self.extractor, cls)
 
     def row(self, metric: str, value: float, std: float = NAN, **extra: object) -> dict:

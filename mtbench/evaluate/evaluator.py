@@ -19,6 +19,8 @@ from mtbench.evaluate.extractor import Extractor, domain_extractor, inception_ex
 from mtbench.evaluate.hashing import data_digest
 from mtbench.evaluate.spec import EvalSpec, check_against, needs_domain, resolve_cache_dir
 
+DOMAIN_DIR, REAL_STATS_DIR = "domain", "realstats"  # folders of the cache dir
+
 # generate(labels) -> uint8 images; with conditioned targets generate(labels, conditions)
 Generate = Callable[..., Tensor]
 
@@ -71,7 +73,7 @@ class Evaluator:
         self.spec, self.data, self.info = spec, data, info
         self.device, self.seed = torch.device(device), seed
         self.cache_dir = resolve_cache_dir(spec)
-        self.fidelity_root = self.cache_dir / "fidelity"
+        self.stats_root = self.cache_dir / REAL_STATS_DIR
         real = data.eval if spec.real_split == "eval" else data.train
         self.real = TensorData(
             real.images.cpu(), None if real.labels is None else real.labels.cpu()
@@ -81,6 +83,7 @@ class Evaluator:
         self.domain: DomainModel | None = None
         self.extractor: Extractor | None = None
         self.real_digest = ""
+        self.real_stats: dict[int | None, realstats.RealStats] = {}
         self._accuracy = math.nan
         self._prepared = False
 
@@ -106,7 +109,7 @@ class Evaluator:
         spec = self.spec
         if needs_domain(spec):
             self.domain = load_or_train(
-                self.data.train, self.info, spec.domain, self.cache_dir / "domain"
+                self.data.train, self.info, spec.domain, self.cache_dir / DOMAIN_DIR
             )
             held_out = self.data.eval
             if held_out is not None and held_out.labels is not None:
@@ -125,16 +128,20 @@ class Evaluator:
                     self._warm(self.real.images[self.real.labels == k], ["fid"], k)
 
     def _warm(self, images: Tensor, metrics: list[str], cls: int | None) -> None:
-        realstats.warm_real_cache(
+        """Load or compute (and cache) the real statistics later evaluations read from memory."""
+        metrics = catalogue.real_side([m for m in catalogue.fidelity_metrics() if m in metrics])
+        if not metrics:
+            return
+        ext = self.extractor
+        self.real_stats[cls] = realstats.real_stats(
             images,
-            self.extractor,
-            metrics,
-            cuda=self.device.type == "cuda",
-            seed=self.seed,
+            ext,
+            [ext.layer(m) for m in metrics],
+            ext.layer("fid") if "fid" in metrics else None,
+            device=self.device,
             batch_size=self.spec.batch_size,
-            kid_subset_size=self.spec.kid_subset_size,
-            cache_root=self.fidelity_root,
-            real_cache_name=realstats.real_cache_name(self.real_digest, self.extractor, cls),
+            cache_root=self.stats_root,
+            name=realstats.real_cache_name(self.real_digest, ext, cls),
         )
 
     def evaluator_accuracy(self) -> float:
@@ -202,7 +209,8 @@ class Evaluator:
             seed=self.seed,
             kid_subset_size=self.spec.kid_subset_size,
             batch_size=self.spec.batch_size,
-            cache_root=self.fidelity_root,
+            cache_root=self.stats_root,
+            real_stats=self.real_stats,
         )
         rows = [row for m in self.spec.metrics for row in catalogue.calc_metric(m, ctx)]
         if self.domain is not None:

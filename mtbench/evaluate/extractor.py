@@ -1,20 +1,30 @@
-"""Feature extractors as torch-fidelity sees them: the domain evaluator registered into its
-registry, the standard Inception, and the uint8 image Dataset both are fed through.
+"""Feature extractors as torch-fidelity sees them, built by mtbench from weights it loads itself.
+
+torch-fidelity loads weight files with ``weights_only=False`` (a file that names code runs it);
+so mtbench loads every weights file with ``weights_only=True`` and hands torch-fidelity the
+constructed network, never a path. ``Extractor.features`` runs one on uint8 images.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch_fidelity
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+from torch_fidelity.utils import get_featuresdict_from_dataset
 
+from mtbench.errors import UserError
 from mtbench.evaluate.domain import PRIMARY, DomainModel, load_domain
 from mtbench.evaluate.hashing import file_digest
+from mtbench.evaluate.spec import INCEPTION_FILE
+from mtbench.io import load_torch
 
 FEAT, LOGITS = "domain-feat", "domain-logits"
 DOMAIN_PREFIX = "mtbench-domain-"
@@ -22,10 +32,11 @@ INCEPTION = "inception-v3-compat"
 
 
 class DomainFeatureExtractor(FeatureExtractorBase):
-    """torch-fidelity view of a cached DomainNet: penultimate features and primary logits.
+    """torch-fidelity view of a DomainNet: penultimate features and primary logits.
 
-    Registered once per evaluator under ``mtbench-domain-<weights digest>``; the weights come
-    from ``feature_extractor_weights_path`` and must match the digest in the name.
+    Registered once per evaluator under ``mtbench-domain-<weights digest>``. mtbench passes the
+    loaded ``net``; torch-fidelity itself passes ``feature_extractor_weights_path``, which is
+    loaded as data only and must match the digest in the name.
     """
 
     def __init__(
@@ -33,17 +44,22 @@ class DomainFeatureExtractor(FeatureExtractorBase):
         name: str,
         features_list: list[str],
         feature_extractor_weights_path: str | None = None,
+        net: nn.Module | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(name, features_list)
-        if feature_extractor_weights_path is None:
+        if net is None:
+            net = self._load(name, feature_extractor_weights_path)
+        self.net = net
+
+    @staticmethod
+    def _load(name: str, path: str | None) -> nn.Module:
+        if path is None:
             raise ValueError(f"{name}: pass feature_extractor_weights_path (the cached evaluator)")
-        model = load_domain(feature_extractor_weights_path)
+        model = load_domain(path)
         if name != DOMAIN_PREFIX + model.hash:
-            raise ValueError(
-                f"{feature_extractor_weights_path} holds evaluator {model.hash}, not {name}"
-            )
-        self.net = model.net
+            raise ValueError(f"{path} holds evaluator {model.hash}, not {name}")
+        return model.net
 
     @staticmethod
     def get_provided_features_list() -> tuple[str, ...]:
@@ -69,6 +85,20 @@ class DomainFeatureExtractor(FeatureExtractorBase):
         return tuple(by_name[k] for k in self.features_list)
 
 
+class InceptionFromState(FeatureExtractorInceptionV3):
+    """torch-fidelity's Inception-v3, built from a state dict mtbench loaded as data only.
+
+    torch-fidelity's constructor reads its weights with ``torch.load(weights_only=False)``; it
+    is handed an in-memory copy that mtbench serialised itself from plain tensors.
+    """
+
+    def __init__(self, name: str, features_list: list[str], state: dict[str, Tensor]) -> None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        super().__init__(name, features_list, feature_extractor_weights_path=buf)
+
+
 def register_once(name: str, cls: type[FeatureExtractorBase]) -> None:
     """Register ``cls`` as ``name`` unless already there (torch-fidelity raises on duplicates)."""
     known = FEATURE_EXTRACTORS_REGISTRY.get(name)
@@ -80,29 +110,78 @@ def register_once(name: str, cls: type[FeatureExtractorBase]) -> None:
 
 @dataclass(frozen=True)
 class Extractor:
-    """One feature extractor's identity: what rows record and what torch-fidelity is passed."""
+    """One feature extractor: what rows record, and its network (every layer it provides)."""
 
     label: str  # "domain" or "inception-v3-compat": the feature_extractor column
-    name: str  # its torch-fidelity registry name
+    name: str  # its torch-fidelity name
     weights_path: str
     hash: str  # digest of its weights: the extractor_hash column
     rgb: bool  # whether 1-channel images must be repeated to 3 channels
+    net: FeatureExtractorBase | None = field(default=None, compare=False, repr=False)
 
-    def kwargs(self) -> dict:
-        """The torch-fidelity arguments that select this extractor."""
-        return {"feature_extractor": self.name, "feature_extractor_weights_path": self.weights_path}
+    def layer(self, metric: str) -> str:
+        """The feature layer torch-fidelity reads ``metric`` from."""
+        return type(self.net).get_default_feature_layer_for_metric(metric)
+
+    def features(
+        self, images: Tensor, layers: list[str], device: torch.device, batch_size: int
+    ) -> dict[str, Tensor]:
+        """``layers`` of uint8 ``images`` (N, C, H, W), on the CPU, as torch-fidelity extracts."""
+        cuda = device.type == "cuda"
+        net = self.net.cuda() if cuda else self.net.cpu()
+        data = ImageDataset(images, self.rgb)
+        out = get_featuresdict_from_dataset(data, net, batch_size, cuda, True, False)
+        return {k: out[k] for k in layers}
+
+
+def _ready(net: FeatureExtractorBase) -> FeatureExtractorBase:
+    return net.requires_grad_(False).eval()
 
 
 def domain_extractor(model: DomainModel) -> Extractor:
     """The domain evaluator as an Extractor, registered under a name carrying its digest."""
     name = DOMAIN_PREFIX + model.hash
     register_once(name, DomainFeatureExtractor)
-    return Extractor("domain", name, str(model.path), model.hash, rgb=False)
+    net = _ready(DomainFeatureExtractor(name, [FEAT, LOGITS], net=model.net))
+    return Extractor("domain", name, str(model.path), model.hash, rgb=False, net=net)
+
+
+def load_inception_state(path: str | Path) -> dict[str, Tensor]:
+    """Inception weights as data only (``weights_only=True``); one clear line for anything else."""
+    try:
+        state = load_torch(path)
+    except Exception as exc:  # holds code, truncated, or not a torch file
+        raise UserError(
+            f"eval.inception_weights: {path} is not a plain weights file mtbench can read as "
+            f"data ({_reason(exc)}); give the path of a local {INCEPTION_FILE}"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise UserError(
+            f"eval.inception_weights: {path} holds no state dict of tensors; give the path of a "
+            f"local {INCEPTION_FILE}"
+        )
+    return state
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
 
 
 def inception_extractor(weights_path: str) -> Extractor:
-    """torch-fidelity's Inception-v3 with local weights, identified by the weights file digest."""
-    return Extractor(INCEPTION, INCEPTION, str(weights_path), file_digest(weights_path), rgb=True)
+    """torch-fidelity's Inception-v3 built from local weights mtbench loaded as data only,
+    identified by the weights file's digest."""
+    state = load_inception_state(weights_path)
+    layers = list(FeatureExtractorInceptionV3.get_provided_features_list())
+    try:
+        net = _ready(InceptionFromState(INCEPTION, layers, state))
+    except RuntimeError as exc:  # load_state_dict: missing or mis-shaped tensors
+        raise UserError(
+            f"eval.inception_weights: {weights_path} does not fit Inception-v3 ({_reason(exc)}); "
+            f"give the path of a local {INCEPTION_FILE}"
+        ) from None
+    digest = file_digest(weights_path)
+    return Extractor(INCEPTION, INCEPTION, str(weights_path), digest, rgb=True, net=net)
 
 
 class ImageDataset(Dataset):

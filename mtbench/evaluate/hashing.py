@@ -14,7 +14,7 @@ from mtbench.api import TensorData
 DIGEST_CHARS = 16  # 64 bits of sha256: collisions are not a practical concern for cache keys
 
 
-def _update(h: hashlib._Hash, t: Tensor | None) -> None:
+def feed_tensor(h: hashlib._Hash, t: Tensor | None) -> None:
     """Feed dtype, shape and bytes of ``t`` (or a marker for ``None``) into ``h``."""
     if t is None:
         h.update(b"none;")
@@ -29,7 +29,7 @@ def tensors_digest(*tensors: Tensor | None) -> str:
     """Digest of dtypes, shapes and bytes of ``tensors``."""
     h = hashlib.sha256()
     for t in tensors:
-        _update(h, t)
+        feed_tensor(h, t)
     return h.hexdigest()[:DIGEST_CHARS]
 
 
@@ -38,7 +38,7 @@ def named_digest(named: dict[str, Tensor | None]) -> str:
     h = hashlib.sha256()
     for name in sorted(named):
         h.update(name.encode() + b"=")
-        _update(h, named[name])
+        feed_tensor(h, named[name])
     return h.hexdigest()[:DIGEST_CHARS]
 
 

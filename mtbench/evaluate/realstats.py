@@ -1,80 +1,105 @@
-"""Real-set statistics in torch-fidelity's cache, under names that make a stale hit impossible.
+"""Real-set features and FID statistics in mtbench's own cache, read as data only.
 
-torch-fidelity keys its cache by the name we give an input plus the extractor's registry name,
-never by the data; so the name carries the real data's digest and the extractor's weights
-digest (and the class, for per-class statistics).
+torch-fidelity's own cache reads files with ``weights_only=False``, so a planted file would run
+code; mtbench never lets it read or write that cache. This cache is written by mtbench and read
+with ``weights_only=True``; a file that is not one of ours (foreign, corrupt, for other data)
+is ignored and replaced. The name carries the real data's digest and the extractor's weights
+digest (and the class, for per-class statistics), so a stale hit is impossible.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
 from torch import Tensor
-from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached
-from torch_fidelity.utils import (
-    create_feature_extractor,
-    extract_featuresdict_from_input_id_cached,
-    resolve_feature_layer_for_metric,
-)
+from torch_fidelity.metric_fid import fid_features_to_statistics
 
-from mtbench.evaluate.catalogue import fidelity_metrics, real_side
-from mtbench.evaluate.extractor import Extractor, ImageDataset
+from mtbench.evaluate.extractor import Extractor
+from mtbench.io import load_torch, save_torch
+
+FORMAT = 1  # bump when what a cache file holds changes
+
+
+@dataclass
+class RealStats:
+    """A real set's features by layer and FID statistics (mu, sigma) of its FID layer."""
+
+    n: int
+    features: dict[str, Tensor]
+    fid: dict[str, dict[str, np.ndarray]]  # layer -> {"mu", "sigma"}, as torch-fidelity has them
+
+    def covers(self, layers: list[str], fid_layer: str | None) -> bool:
+        return set(layers) <= set(self.features) and (fid_layer is None or fid_layer in self.fid)
 
 
 def real_cache_name(real_digest: str, extractor: Extractor, cls: int | None = None) -> str:
-    """torch-fidelity cache name of a real set (or one class of it) seen by ``extractor``."""
+    """Cache name of a real set (or one class of it) seen by ``extractor``."""
     name = f"mtbench-real-{real_digest}-{extractor.label}-{extractor.hash}"
     return name if cls is None else f"{name}-class{cls}"
 
 
-def cached_files(cache_root: Path, cache_name: str) -> list[Path]:
-    """The files torch-fidelity has cached under ``cache_name``."""
-    return sorted(Path(cache_root).glob(f"{cache_name}-*.pt"))
+def cache_file(cache_root: Path, name: str) -> Path:
+    return Path(cache_root) / f"{name}.pt"
 
 
-def fidelity_kwargs(
-    extractor: Extractor,
-    metrics: list[str] | tuple[str, ...],
-    *,
-    cuda: bool,
-    seed: int,
-    batch_size: int,
-    kid_subset_size: int,
-    cache_root: Path | None,
-    real_cache_name: str | None,
-) -> dict:
-    """torch-fidelity arguments shared by metric calls and cache warming, so their keys agree."""
-    cache = cache_root is not None and real_cache_name is not None
-    return {
-        **extractor.kwargs(),
-        **{m: m in metrics for m in fidelity_metrics()},
-        "cuda": cuda,
-        "batch_size": batch_size,
-        "kid_subset_size": kid_subset_size,
-        "rng_seed": seed,
-        "save_cpu_ram": True,
-        "verbose": False,
-        "cache": cache,
-        "cache_root": str(cache_root) if cache else None,
-        "input2_cache_name": real_cache_name if cache else None,
-    }
+def cached_files(cache_root: Path, name: str) -> list[Path]:
+    """The cache files mtbench holds under ``name`` (none or one)."""
+    path = cache_file(cache_root, name)
+    return [path] if path.is_file() else []
 
 
-def warm_real_cache(real: Tensor, extractor: Extractor, metrics: list[str], **opts: object) -> None:
-    """Extract and cache the real features and FID statistics a later metric call will look up.
+def load(path: Path, name: str) -> RealStats | None:
+    """A cache file of ours named ``name``, read as data only; None for anything else."""
+    try:
+        blob = load_torch(path)
+        if blob["format"] != FORMAT or blob["name"] != name:
+            return None
+        fid = {k: {s: v[s].numpy() for s in ("mu", "sigma")} for k, v in blob["fid"].items()}
+        return RealStats(int(blob["n"]), dict(blob["features"]), fid)
+    except Exception:  # missing, foreign (code: refused by weights_only), corrupt, older format
+        return None
 
-    ``opts`` are ``fidelity_kwargs``'s keywords (with ``cache_root`` and ``real_cache_name`` set).
-    Requests exactly the feature layers ``calculate_metrics`` requests for ``metrics``, since
-    torch-fidelity hits its feature cache only when every requested layer is cached.
+
+def save(path: Path, name: str, stats: RealStats) -> None:
+    fid = {k: {s: torch.from_numpy(v[s]) for s in ("mu", "sigma")} for k, v in stats.fid.items()}
+    blob = {"format": FORMAT, "name": name, "n": stats.n, "features": stats.features, "fid": fid}
+    save_torch(path, blob)
+
+
+def compute(
+    images: Tensor, extractor: Extractor, layers: list[str], fid_layer: str | None, **opts
+) -> RealStats:
+    """Features of ``images`` at ``layers`` (and ``fid_layer``) and FID statistics of the latter.
+
+    ``opts`` are ``Extractor.features``'s ``device`` and ``batch_size``.
     """
-    metrics = [m for m in fidelity_metrics() if m in metrics]
-    if not real_side(metrics):
-        return
-    kw = fidelity_kwargs(extractor, metrics, **opts)
-    kw["input2"] = ImageDataset(real, extractor.rgb)
-    layers = sorted({resolve_feature_layer_for_metric(m, **kw) for m in metrics})
-    fe = create_feature_extractor(extractor.name, layers, **kw)
-    feats = extract_featuresdict_from_input_id_cached(2, fe, **kw)
-    if "fid" in metrics:
-        layer = resolve_feature_layer_for_metric("fid", **kw)
-        fid_featuresdict_to_statistics_cached(feats, kw["input2_cache_name"], fe, layer, **kw)
+    wanted = sorted(set(layers) | ({fid_layer} if fid_layer else set()))
+    feats = extractor.features(images, wanted, **opts)
+    fid = {fid_layer: fid_features_to_statistics(feats[fid_layer])} if fid_layer else {}
+    return RealStats(len(images), feats, fid)
+
+
+def real_stats(
+    images: Tensor,
+    extractor: Extractor,
+    layers: list[str],
+    fid_layer: str | None,
+    *,
+    device: torch.device,
+    batch_size: int,
+    cache_root: Path | None = None,
+    name: str | None = None,
+) -> RealStats:
+    """The real side of a metric call: from the cache when it holds ours, else computed (and
+    cached when ``cache_root`` and ``name`` are given)."""
+    path = cache_file(cache_root, name) if cache_root is not None and name else None
+    hit = load(path, name) if path is not None else None
+    if hit is not None and hit.n == len(images) and hit.covers(layers, fid_layer):
+        return hit
+    stats = compute(images, extractor, layers, fid_layer, device=device, batch_size=batch_size)
+    if path is not None:
+        save(path, name, stats)
+    return stats

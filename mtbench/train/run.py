@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -14,15 +15,23 @@ from mtbench.compose import compose
 from mtbench.data import to_uint8
 from mtbench.errors import NonFiniteLoss, UserError
 from mtbench.evaluate.final import is_live
-from mtbench.io import load_torch, save_torch, write_json, write_parquet
+from mtbench.io import (
+    remove_leftovers,
+    temp_files,
+    write_json,
+    write_parquet,
+)
 from mtbench.latent import generator_input
 from mtbench.layout import LIVE
 from mtbench.registry import Registry
 from mtbench.rundir import RunDir, default_out, provenance, spec_hash
 from mtbench.spec import Resolved, read_json
+from mtbench.train.checkpoint import CorruptCheckpoint, load_checkpoint, save_checkpoint
 from mtbench.train.loop import RunHooks, Trainer
 from mtbench.train.samples import fixed_inputs, save_grid
 from mtbench.train.state import seed_everything
+
+log = logging.getLogger("mtbench")
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -61,24 +70,37 @@ class RunFiles(RunHooks):
         if trainer.rank != 0:  # under torch.distributed only rank 0 writes
             return
         log, step = self.r.spec.log, trainer.step
-        if step % log.sample_every == 0:
+        sample = step % log.sample_every == 0
+        every = self.r.spec.eval.every if self.evaluator is not None else 0
+        evaluate = bool(every) and step % every == 0
+        checkpoint = step % log.checkpoint_every == 0
+        if sample or evaluate or checkpoint:
+            self.check_folder()
+        if sample:
             save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step))
-        if (
-            self.evaluator is not None
-            and self.r.spec.eval.every
-            and step % self.r.spec.eval.every == 0
-        ):
+        if evaluate:
             self.evaluate()
-        if step % log.checkpoint_every == 0:
+        if checkpoint:
             self.checkpoint()
+
+    def check_folder(self) -> None:
+        """Stop if the run folder (its spec.json) vanished: writing on would recreate a folder
+        without its spec that later looks like a finished run."""
+        if not self.rd.spec.is_file():
+            raise UserError(
+                f"{self.rd.root}: the run folder (or its {RunDir.SPEC}) was removed while the run "
+                f"trained; stopped at step {self.trainer.step} without writing there; run the "
+                "spec again to start over"
+            )
 
     def checkpoint(self) -> None:
         """Tables first, then last.pt: a resume cuts table rows past its checkpoint, so a kill
         between the two writes loses nothing."""
         self.write_tables()
-        save_torch(self.rd.last, self.trainer.state_dict())
+        save_checkpoint(self.rd.last, self.trainer.state_dict())
 
     def write_tables(self) -> None:
+        self.check_folder()
         write_parquet(self.rd.steps, pd.DataFrame(self.rows))
         if self.eval_rows:
             write_parquet(self.rd.evals, pd.DataFrame(self.eval_rows))
@@ -106,7 +128,8 @@ class RunFiles(RunHooks):
             if row["metric"] == metric and is_live(row):
                 if is_better(metric, row["value"], self.best):
                     self.best = row["value"]
-                    save_torch(self.rd.best, self.trainer.state_dict())
+                    self.check_folder()
+                    save_checkpoint(self.rd.best, self.trainer.state_dict())
                 return
 
 
@@ -136,15 +159,40 @@ def make_generate(trainer: Trainer, generator: torch.nn.Module):
 
 
 def restore(trainer: Trainer, path: Path, device: torch.device) -> None:
-    """Load a checkpoint into the trainer; one clear line if it is unreadable or does not fit.
+    """Load a checkpoint into the trainer; one clear line if it is unreadable or does not fit."""
+    try:
+        state = load_checkpoint(path, device)
+    except CorruptCheckpoint as exc:
+        raise UserError(f"{path}: {exc}") from None
+    load_into(trainer, state, path)
+
+
+def resume_state(rd: RunDir, device: torch.device) -> tuple[dict, Path]:
+    """The newest checkpoint of the run that reads and matches its checksum: ``last.pt``, else
+    the earlier ``best.pt`` (said on stderr); one clear line when neither does."""
+    problems = []
+    for path in (rd.last, rd.best):
+        if not path.is_file():
+            continue
+        try:
+            state = load_checkpoint(path, device)
+        except CorruptCheckpoint as exc:
+            problems.append(f"{path}: {exc}")
+            continue
+        if problems:
+            log.warning(f"{problems[0]}; resuming from {path} (step {state['step']}) instead")
+        return state, path
+    raise UserError(
+        f"{problems[0]}; no earlier checkpoint of this run is kept: pass --out to start a new run"
+    )
+
+
+def load_into(trainer: Trainer, state: dict, path: Path) -> None:
+    """Load a checkpoint state into the trainer; one clear line if it does not fit.
 
     A checkpoint fits only the networks that the same spec builds under the mtbench and plugin
     versions that wrote it (``spec.json`` ``meta`` records them).
     """
-    try:
-        state = load_torch(path, device)
-    except Exception as exc:  # truncated, not a checkpoint, or holding code (weights_only)
-        raise UserError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
     try:
         trainer.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
@@ -160,12 +208,13 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _read_rows(path: Path, upto: int) -> list[dict]:
-    """Rows of a table up to a step (the rest belong to steps a resume will redo)."""
+def _read_rows(path: Path, upto: int | None) -> list[dict]:
+    """Rows of a table up to a step (the rest belong to steps a resume will redo); all rows
+    when ``upto`` is None."""
     if not path.exists():
         return []
     df = pd.read_parquet(path)
-    return df[df["step"] <= upto].to_dict("records")
+    return (df if upto is None else df[df["step"] <= upto]).to_dict("records")
 
 
 def _best_so_far(rows: list[dict], metric: str | None) -> float | None:
@@ -196,6 +245,38 @@ def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
             f"{rd.root}: already holds a run; pass --resume to continue it or "
             "--out to write elsewhere"
         )
+    else:
+        _refuse_foreign(rd, spec_json)
+
+
+def _refuse_foreign(rd: RunDir, spec_json: dict) -> None:
+    """A new run writes only into a missing or empty folder, one a bench prepared, or one an
+    earlier start of this same spec left before its first checkpoint."""
+    if rd.root.exists() and not rd.root.is_dir():
+        raise UserError(f"{rd.root}: is a file, not a run folder; pass --out with a new folder")
+    if not rd.root.exists():
+        return
+    names = {p.name for p in rd.root.iterdir()} - {p.name for p in temp_files(rd.root)}
+    foreign = sorted(names - set(RunDir.WRITTEN) - set(RunDir.BENCH_FILES))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise UserError(
+            f"{rd.root}: is not empty and not an mtbench run (it holds {shown}); nothing was "
+            "written: pass --out with a new or empty folder"
+        )
+    ours = rd.file(RunDir.BENCH).is_file() or not (names & set(RunDir.WRITTEN))
+    if not ours and not _same_spec(rd, spec_json):
+        raise UserError(
+            f"{rd.root}: holds files of a run of another spec ({rd.spec.name} differs or is "
+            "missing); nothing was written: pass --out with a new or empty folder"
+        )
+
+
+def _same_spec(rd: RunDir, spec_json: dict) -> bool:
+    try:
+        return spec_hash(json.loads(rd.spec.read_text())) == spec_hash(spec_json)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def run(
@@ -213,6 +294,9 @@ def run(
     spec_json = r.to_json()
     spec_json["out"] = str(rd.root)
     prepare_dir(r, rd, resume, spec_json)
+    if rank == 0:
+        for folder in rd.write_dirs():  # what a kill during an atomic write left behind
+            remove_leftovers(folder)
     t0 = time.perf_counter()
     if r.spec.train.threads:
         torch.set_num_threads(r.spec.train.threads)
@@ -221,7 +305,7 @@ def run(
     trainer = Trainer(r, parts, device, rank)
     evaluator = _evaluator(r, parts, device)
     if resume:
-        restore(trainer, rd.last, device)
+        load_into(trainer, *resume_state(rd, device))
     spec_json["meta"] = provenance(r, device, parts.splits.provenance)
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
     sessions = _contention_so_far(rd) if resume else []
@@ -241,6 +325,7 @@ def run(
         files.write_tables()
     summary = _summary(r, rd, trainer, files, status, error, time.perf_counter() - t0)
     if rank == 0:
+        files.check_folder()
         spec_json["meta"]["contention"][-1] = contention.session_end(
             spec_json["meta"]["contention"][-1]
         )
@@ -336,7 +421,7 @@ def evaluate_run(
     rows = evaluator.evaluate(make_generate(trainer, trainer.sampler()), trainer.step, tag)
     for row in rows:
         row.update(run_id=rd.root.name, checkpoint=checkpoint)
-    old = _read_rows(rd.evals, trainer.step) if rd.evals.exists() else []
+    old = _read_rows(rd.evals, None) if rd.evals.exists() else []  # eval only adds rows
     write_parquet(rd.evals, pd.DataFrame(old + rows))
     return rows, evaluator.evaluator_accuracy()
 

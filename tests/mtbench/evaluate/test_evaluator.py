@@ -67,7 +67,7 @@ def test_accuracy_of_real_eval_images_is_evaluator_accuracy(mnist, cache_dir):
     ctx = EvalContext(
         fake=data.eval.images, fake_labels=data.eval.labels, real=data.eval, real_digest="",
         info=info, extractor=ev.extractor, domain=ev.domain, metrics=["accuracy"], device=CPU,
-        seed=0, kid_subset_size=2, batch_size=500, cache_root=ev.fidelity_root,
+        seed=0, kid_subset_size=2, batch_size=500, cache_root=ev.stats_root,
     )  # fmt: skip
     (row,) = calc_metric("accuracy", ctx)
     assert row["value"] == ev.evaluator_accuracy()
@@ -165,5 +165,5 @@ def test_inception_path_with_local_weights(tmp_path, monkeypatch):
     rows = ev.evaluate(lambda labels: real[:3], 0)  # unconditional: labels is None
     (row,) = rows
     assert row["feature_extractor"] == "inception-v3-compat" and math.isfinite(row["value"])
-    cached = [p.name for p in (tmp_path / "cache" / "fidelity").iterdir()]
+    cached = [p.name for p in (tmp_path / "cache" / "realstats").iterdir()]
     assert cached and all(row["extractor_hash"] in name for name in cached)

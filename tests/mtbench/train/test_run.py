@@ -29,6 +29,7 @@ from mtbench.cli import main
 from mtbench.contention import JOBS_ENV
 from mtbench.io import load_torch
 from mtbench.layout import RunDir
+from mtbench.train.checkpoint import save_checkpoint
 from mtbench.train.run import run
 
 
@@ -179,7 +180,7 @@ def test_a_checkpoint_that_does_not_fit_or_cannot_be_read_is_one_clear_line(tmp_
     last = out / "checkpoints" / "last.pt"
     state = load_torch(last)
     state["discriminator"] = {f"renamed.{k}": v for k, v in state["discriminator"].items()}
-    torch.save(state, last)  # as if another version had named its layers differently
+    save_checkpoint(last, state)  # as if another version had named its layers differently
     assert main(["run", str(path), "--resume", "--steps", "4"]) == 2
     err = capsys.readouterr().err
     assert f"{last}: does not fit the networks this spec builds" in err
