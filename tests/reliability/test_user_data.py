@@ -140,7 +140,7 @@ def test_posthoc_eval_of_an_older_best_checkpoint_only_adds_rows(tmp_path):
     after = pd.read_parquet(run / "evals.parquet")
     assert len(after) > len(before)
     pd.testing.assert_frame_equal(after.iloc[: len(before)], before)
-    assert set(after.iloc[len(before) :]["generator"]) == {"best"}
+    assert set(after.iloc[len(before) :]["checkpoint"]) == {"best"}
 
 
 # ----------------------------------------------------------------------------- vanished folder
