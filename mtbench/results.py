@@ -94,6 +94,8 @@ def read_runs(paths: list[str | Path]) -> Tables:
         for path, into in ((rd.steps, steps), (rd.evals, evals)):
             if path.is_file():
                 df = pd.read_parquet(path)
+                if "step" not in df.columns:  # a run stopped before its first logged step
+                    continue
                 into.append(
                     df.assign(run_id=run_id)[["run_id", *df.columns.drop("run_id", "ignore")]]
                 )
@@ -165,8 +167,8 @@ def _last_step(root: Path) -> int:
     path = RunDir(root).steps
     if not path.is_file():
         return 0
-    steps = pd.read_parquet(path, columns=["step"])["step"]
-    return int(steps.max()) if len(steps) else 0
+    df = pd.read_parquet(path)
+    return int(df["step"].max()) if "step" in df.columns and len(df) else 0
 
 
 def order_metrics(names: list[str]) -> list[str]:

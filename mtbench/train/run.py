@@ -41,6 +41,7 @@ class RunFiles(RunHooks):
         self.rows = rows
         self.eval_rows: list[dict] = _read_rows(rd.evals, trainer.step)
         self.best: float | None = _best_so_far(self.eval_rows, r.spec.eval.best_metric)
+        self.saved_step: int | None = trainer.step if rd.last.is_file() else None
         p = trainer.p
         self.inputs = fixed_inputs(
             p.source,
@@ -58,6 +59,8 @@ class RunFiles(RunHooks):
         if trainer.rank != 0:  # under torch.distributed only rank 0 writes
             return
         log, step = self.r.spec.log, trainer.step
+        if self._saves_at(step):
+            trainer.check_health()  # nothing non-finite is ever saved or evaluated
         if step % log.sample_every == 0:
             save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step))
         if (
@@ -69,16 +72,22 @@ class RunFiles(RunHooks):
         if step % log.checkpoint_every == 0:
             self.checkpoint()
 
+    def _saves_at(self, step: int) -> bool:
+        log, every = self.r.spec.log, self.evaluator is not None and self.r.spec.eval.every
+        due = (log.sample_every, log.checkpoint_every) + ((every,) if every else ())
+        return any(step % n == 0 for n in due)
+
     def checkpoint(self) -> None:
         """Tables first, then last.pt: a resume cuts table rows past its checkpoint, so a kill
         between the two writes loses nothing."""
         self.write_tables()
         save_torch(self.rd.last, self.trainer.state_dict())
+        self.saved_step = self.trainer.step
 
     def write_tables(self) -> None:
-        write_parquet(self.rd.steps, pd.DataFrame(self.rows))
+        write_parquet(self.rd.steps, _table(self.rows))
         if self.eval_rows:
-            write_parquet(self.rd.evals, pd.DataFrame(self.eval_rows))
+            write_parquet(self.rd.evals, _table(self.eval_rows))
 
     def evaluate(self) -> list[dict]:
         """Evaluate the EMA generator (and raw one if asked); keeps best.pt by the chosen metric."""
@@ -105,6 +114,11 @@ class RunFiles(RunHooks):
                     self.best = row["value"]
                     save_torch(self.rd.best, self.trainer.state_dict())
                 return
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    """Rows as a table; with no rows yet, still a ``step`` column for readers to key on."""
+    return pd.DataFrame(rows) if rows else pd.DataFrame({"step": pd.Series([], dtype="int64")})
 
 
 def make_generate(trainer: Trainer, generator: torch.nn.Module):
@@ -225,16 +239,17 @@ def run(
         rd.root.mkdir(parents=True, exist_ok=True)
         write_json(rd.spec, spec_json)
     files = RunFiles(r, rd, trainer, evaluator, _read_rows(rd.steps, trainer.step))
-    status, error = "done", None
+    status, error, bad = "done", None, []
     try:
         status = trainer.fit(files)
+        if rank == 0:
+            _finish(files, trainer, status)
     except NonFiniteLoss as exc:
-        status, error = "diverged", str(exc)
-    if rank == 0 and status != "diverged":
-        _finish(files, trainer, status)
-    elif rank == 0:
-        files.write_tables()
+        status, error, bad = "diverged", f"{exc}; {_kept(files)}", exc.names
+        if rank == 0:
+            files.write_tables()
     summary = _summary(r, rd, trainer, files, status, error, time.perf_counter() - t0)
+    summary["non_finite"] = bad
     if rank == 0:
         write_json(rd.summary, summary)
     return summary
@@ -252,8 +267,21 @@ def _evaluator(r: Resolved, parts, device):
     return ev
 
 
+def _kept(files: RunFiles) -> str:
+    """What a diverged run leaves to go back to, as the end of its message."""
+    best = "; checkpoints/best.pt holds the best evaluated state" if files.rd.best.is_file() else ""
+    if files.saved_step is None:
+        every = files.r.spec.log.checkpoint_every
+        kept = f"no checkpoint was written (the first was due at step {every}){best}"
+    else:
+        kept = f"checkpoints/last.pt kept the last finite state (step {files.saved_step}){best}"
+    advice = "try a lower learning rate, gradient clipping or another loss family"
+    return f"the run stopped; {kept}; {advice}"
+
+
 def _finish(files: RunFiles, trainer: Trainer, status: str) -> None:
     step = trainer.step
+    trainer.check_health()
     if status == "done" and files.evaluator is not None:
         done = any(row["step"] == step for row in files.eval_rows)
         if not done:
