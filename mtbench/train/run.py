@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import errno
 import time
 from pathlib import Path
 
@@ -154,6 +154,8 @@ def restore(trainer: Trainer, path: Path, device: torch.device) -> None:
     """
     try:
         state = load_torch(path, device)
+    except UserError:  # not a regular file, or too large
+        raise
     except Exception as exc:  # truncated, not a checkpoint, or holding code (weights_only)
         raise UserError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
     try:
@@ -175,7 +177,15 @@ def _read_rows(path: Path, upto: int) -> list[dict]:
     """Rows of a table up to a step (the rest belong to steps a resume will redo)."""
     if not path.exists():
         return []
-    df = pd.read_parquet(path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # truncated or not parquet: pyarrow raises its own kinds
+        raise UserError(
+            f"{path}: not a readable table ({_first_line(exc)}); move it aside to resume "
+            "without its rows"
+        ) from None
+    if "step" not in df.columns:  # written before the first logged step: no rows yet
+        return []
     return df[df["step"] <= upto].to_dict("records")
 
 
@@ -196,7 +206,7 @@ def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
     if resume:
         if not rd.last.exists():
             raise UserError(f"--resume: no checkpoint at {rd.last}; run without --resume to start")
-        old = json.loads(rd.spec.read_text())
+        old = _old_spec(rd)
         if spec_hash(old) != spec_hash(spec_json):
             raise UserError(
                 f"--resume: the spec differs from the one in {rd.spec} (beyond "
@@ -207,6 +217,18 @@ def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
             f"{rd.root}: already holds a run; pass --resume to continue it or "
             "--out to write elsewhere"
         )
+
+
+def _old_spec(rd: RunDir) -> dict:
+    from mtbench import spec as S
+
+    try:
+        return S.read_json(rd.spec, "run spec")
+    except UserError as exc:
+        raise UserError(
+            f"--resume: {exc}; resuming needs the run's spec.json: restore it, or start a new "
+            "run with --out"
+        ) from None
 
 
 def run(
@@ -235,10 +257,39 @@ def run(
         restore(trainer, rd.last, device)
     spec_json["meta"] = provenance(r, device, parts.splits.provenance)
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
-    if rank == 0:
-        rd.root.mkdir(parents=True, exist_ok=True)
-        write_json(rd.spec, spec_json)
-    files = RunFiles(r, rd, trainer, evaluator, _read_rows(rd.steps, trainer.step))
+    rows = _read_rows(rd.steps, trainer.step)
+    files = None
+    try:
+        if rank == 0:
+            rd.root.mkdir(parents=True, exist_ok=True)
+            write_json(rd.spec, spec_json)
+        files = RunFiles(r, rd, trainer, evaluator, rows)
+        return _train(r, rd, trainer, files, rank, t0)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        saved = files.saved_step if files else (trainer.step if rd.last.is_file() else None)
+        raise UserError(_write_failed(exc, rd, saved)) from None
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def _write_failed(exc: OSError, rd: RunDir, saved: int | None) -> str:
+    """One line for a write the disk refused: what failed, what was kept, how to go on."""
+    where = exc.filename or rd.root
+    kept = (
+        f"checkpoints/last.pt (step {saved}) was kept: free space or make the folder "
+        "writable, then continue exactly from it with --resume"
+        if saved is not None
+        else "no checkpoint had been written yet: free space or make the folder writable, "
+        "then run again"
+    )
+    return f"{where}: {exc.strerror or exc}; the run stopped; {kept}"
+
+
+def _train(r: Resolved, rd: RunDir, trainer: Trainer, files: RunFiles, rank: int, t0) -> dict:
+    """The loop, then the last checkpoint and summary; a non-finite state ends it diverged."""
     status, error, bad = "done", None, []
     try:
         status = trainer.fit(files)
