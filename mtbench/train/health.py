@@ -25,7 +25,8 @@ class FiniteGuard:
     def watch(self, terms: dict[str, Tensor], step: int, player: str, now: bool) -> None:
         """Raise at once on a logged step (``now``); else only remember, on the device."""
         values = torch.stack([t.detach().float() for t in terms.values()])
-        if now:
+        if now:  # earlier steps' flags first: they name where it began
+            self.raise_flagged(step)
             check_finite(terms, values, step, player)
             return
         key = (player, tuple(terms))

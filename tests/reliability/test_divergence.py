@@ -19,6 +19,7 @@ from mtbench.registry import Origin, Registry
 from mtbench.report import leaderboard_markdown
 from mtbench.results import read_runs
 from mtbench.train import health
+from mtbench.train.loop import Trainer
 from mtbench.train.run import run
 
 
@@ -110,40 +111,41 @@ def test_a_diverged_run_is_not_counted_as_done(tmp_path):
 
 def test_unlogged_steps_never_read_the_device(tmp_path, monkeypatch):
     """State checks and loss-flag reads happen on logged and saving steps only."""
-    seen: list[tuple[str, int]] = []
-    real_check, real_read = health.FiniteGuard.check_state, health.FiniteGuard.raise_flagged
+    current, seen = [0], set()
+    real_step = Trainer.train_step
 
-    def check_state(self, named, step):
-        seen.append(("state", step))
-        return real_check(self, named, step)
+    def train_step(self, timed):
+        current[0] = self.step + 1
+        return real_step(self, timed)
 
-    def raise_flagged(self, step):
-        seen.append(("flags", step))
-        return real_read(self, step)
+    def spy(real):
+        def read(*args):
+            seen.add(current[0])
+            return real(*args)
 
-    def check_finite(terms, values, step, player):
-        seen.append(("terms", step + 1))
+        return read
 
-    monkeypatch.setattr(health.FiniteGuard, "check_state", check_state)
-    monkeypatch.setattr(health.FiniteGuard, "raise_flagged", raise_flagged)
-    monkeypatch.setattr(health, "check_finite", check_finite)
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+    for name in ("check_state", "raise_flagged"):
+        monkeypatch.setattr(health.FiniteGuard, name, spy(getattr(health.FiniteGuard, name)))
+    monkeypatch.setattr(health, "check_finite", spy(health.check_finite))
     s = tiny_spec(out=str(tmp_path / "run"))
     s["train"]["steps"] = 10
     s["log"].update(every=4, checkpoint_every=5, sample_every=100)
     reg = Registry.discover()
     assert run(spec.resolve(s, reg), reg, s["out"])["status"] == "done"
-    assert {step for _, step in seen} == {4, 5, 8, 10}  # logged: 4, 8, 10; checkpoint: 5, 10
+    assert seen == {4, 5, 8, 10}  # logged: 4, 8, 10; checkpoint: 5, 10
 
 
 class _NanLater(HeadPlugin):
     name = "nan_later"
-    description = "test head whose D term is NaN on one unlogged step"
+    description = "test head whose D term is NaN on one unlogged step, gradients too"
     calls = 0
 
     def d_terms(self, real, fake):
         type(self).calls += self.training
         nan = float("nan") if type(self).calls == 2 else 0.0
-        return {"x": fake.features.mean() * 0 + nan}
+        return {"x": fake.features.mean() * nan}  # NaN weights: step 4's terms are NaN too
 
     def g_terms(self, fake, real):
         return {}
@@ -158,12 +160,10 @@ def test_a_nan_term_on_an_unlogged_step_is_named_at_the_next_logged_step(tmp_pat
     s["discriminator"]["heads"].append({"type": "nan_later"})
     s["log"].update(every=4, checkpoint_every=100, sample_every=100)
     summary = run(spec.resolve(s, reg), reg, s["out"])
-    assert summary["status"] == "diverged" and summary["steps"] == 4
-    assert (
-        "loss term nan_later/x of the D step became non-finite between step 1 and step 4"
-        in (summary["error"])
-    )
-    assert summary["non_finite"][0] == "loss/d/nan_later/x"
+    # found when logged step 4 starts: steps 1-3 ran unlogged, the flag names the term
+    assert summary["status"] == "diverged" and summary["steps"] == 3
+    assert "became non-finite between step 1 and step 3" in summary["error"]
+    assert "nan_later/x" in summary["error"] and "loss/d/nan_later/x" in summary["non_finite"]
 
 
 @pytest.mark.parametrize("names", [["a"], [f"t{i}" for i in range(9)]])
