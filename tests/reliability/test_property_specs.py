@@ -74,6 +74,17 @@ def _paths(doc, prefix=()):
         yield from _paths(v, (*prefix, k))
 
 
+def _at(doc, path: tuple):
+    for p in path:
+        if isinstance(doc, dict):
+            doc = doc.get(p)
+        elif isinstance(doc, list) and isinstance(p, int) and p < len(doc):
+            doc = doc[p]
+        else:
+            return None
+    return doc
+
+
 def _dotted(path: tuple) -> str:
     out = ""
     for p in path:
@@ -88,9 +99,7 @@ def _mutate(data, doc: dict) -> tuple[str, list[str]]:
     places = [p for p, _ in _paths(doc) if p]
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
         path = data.draw(st.sampled_from(places), label="path")
-        parent = doc
-        for p in path[:-1]:
-            parent = parent[p] if isinstance(parent, dict | list) else None
+        parent = _at(doc, path[:-1])  # None when an earlier mutation removed it
         if not isinstance(parent, dict | list) or (
             isinstance(parent, list) and path[-1] >= len(parent)
         ):
