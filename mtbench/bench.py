@@ -36,9 +36,11 @@ from pydantic_core import PydanticCustomError
 
 from mtbench import contention
 from mtbench.errors import SpecError, UserError
+from mtbench.evaluate.spec import PathText
 from mtbench.io import atomic_write_bytes, write_json
 from mtbench.layout import RunDir, SuiteDir
 from mtbench.registry import Registry
+from mtbench.spec import MAX_NAME, MAX_SEED
 
 NAME = r"^[A-Za-z0-9_.-]+$"
 RESERVED = ("name", "seed", "out", "meta")  # set by the suite itself, per variant and seed
@@ -63,11 +65,11 @@ class VariantSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str = Field(min_length=1, pattern=NAME)
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=NAME)
     overrides: dict[str, Any] = Field(
         default_factory=dict, alias="set", description="dotted.key: JSON value"
     )
-    spec: str | None = Field(None, min_length=1, description="run spec file, relative to suite")
+    spec: PathText | None = Field(None, description="run spec file, relative to suite")
 
 
 class SuiteSpec(BaseModel):
@@ -75,11 +77,11 @@ class SuiteSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, pattern=NAME)
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=NAME)
     description: str = ""
     base: Any = Field(None, description="run spec file (relative to the suite) or inline object")
     variants: list[VariantSpec] = Field(min_length=1)
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(min_length=1)
     shared: dict[str, Any] = Field(default_factory=dict, description="dotted.key: JSON value")
 
     @field_validator("base")

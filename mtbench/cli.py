@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from mtbench.allocator import keep_freed_memory
@@ -12,6 +13,7 @@ from mtbench.errors import UserError
 EXIT_USER = 2
 EXIT_INTERRUPTED = 130
 SET_HELP = "override a spec field, e.g. train.steps=100 (repeatable)"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a command whose reader closed the pipe reports
 
 
 class Parser(argparse.ArgumentParser):
@@ -94,11 +96,27 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     keep_freed_memory()
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except UserError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return EXIT_USER
+    except BrokenPipeError:  # the reader went away (``mtbench list --json | head``)
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the final flush at exit cannot fail a second time."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured in-process: nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:

@@ -20,7 +20,16 @@ class SpecError(UserError):
 
 
 class NonFiniteLoss(Exception):
-    """A loss term became NaN or inf; the run stops keeping its last good checkpoint."""
+    """A loss term or the training state became NaN or inf; the run stops as diverged.
+
+    ``names`` are what went non-finite (``loss/d/x``, ``G.net.1.running_var``), ``step`` the
+    step it was found at. The run adds which checkpoint it kept.
+    """
+
+    def __init__(self, message: str, names: list[str] | None = None, step: int = 0) -> None:
+        super().__init__(message)
+        self.names = list(names or [])
+        self.step = step
 
 
 class ContractError(UserError):

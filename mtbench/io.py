@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import torch
+
+from mtbench.errors import UserError
+
+CHECKPOINT_MAX_BYTES = 256 * 2**30  # a sanity bound, not a quota: far above any GAN here
 
 
 def _umask() -> int:
@@ -37,8 +44,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # name the file meant, not a nameless write
         raise
     _fsync_dir(path.parent)
 
@@ -86,6 +95,57 @@ def save_torch(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+@contextlib.contextmanager
+def open_regular(path: str | Path, limit: int, what: str = "file") -> Iterator[BinaryIO]:
+    """Open a regular file of at most ``limit`` bytes for reading, else a one-line UserError.
+
+    A FIFO, device or socket is never read (it would hang or never end).
+    """
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: a FIFO must not hang us
+    except FileNotFoundError:
+        raise UserError(f"{p}: no such {what} file; check the path") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{p}: cannot read this {what} file ({_reason(exc)})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(
+                f"{p}: not a regular file (a {_file_kind(st.st_mode)}); "
+                f"give the path of a {what} file"
+            )
+        if st.st_size > limit:
+            raise UserError(_too_large(p, limit, what))
+        yield f
+
+
+def read_regular(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (see ``open_regular``)."""
+    with open_regular(path, limit, what) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:  # grew since it was opened
+        raise UserError(_too_large(Path(path), limit, what))
+    return data
+
+
+def _too_large(p: Path, limit: int, what: str) -> str:
+    return f"{p}: larger than {limit} bytes, too large for a {what} file"
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "device")]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
 def load_torch(path: str | Path, device: torch.device | str = "cpu") -> Any:
-    """Load a checkpoint as data only (``weights_only=True``): a checkpoint never runs code."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """Load a checkpoint as data only (``weights_only=True``): a checkpoint never runs code.
+
+    Only a regular file is read (a FIFO named ``last.pt`` would make a resume hang).
+    """
+    with open_regular(path, CHECKPOINT_MAX_BYTES, "checkpoint") as f:
+        return torch.load(f, map_location=device, weights_only=True)

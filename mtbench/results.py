@@ -124,6 +124,8 @@ def _read_table(path: Path, run_id: str) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame()
     df = pd.read_parquet(path)
+    if "step" not in df.columns:  # a run stopped before its first logged step: no rows
+        return pd.DataFrame()
     return df.assign(run_id=run_id)[["run_id", *df.columns.drop("run_id", "ignore")]]
 
 
@@ -212,8 +214,8 @@ def _last_step(root: Path) -> int:
     path = RunDir(root).steps
     if not path.is_file():
         return 0
-    steps = pd.read_parquet(path, columns=["step"])["step"]
-    return int(steps.max()) if len(steps) else 0
+    df = pd.read_parquet(path)
+    return int(df["step"].max()) if "step" in df.columns and len(df) else 0
 
 
 def order_metrics(names: list[str]) -> list[str]:

@@ -11,26 +11,35 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mtbench import userjson
 from mtbench.api import DataInfo, Plugin, PluginConfig, Regularizer, TargetInfo
 from mtbench.errors import SpecError, UserError
-from mtbench.evaluate.spec import EvalSpec, check_against
+from mtbench.evaluate.spec import MAX_BATCH, MAX_STEPS, EvalSpec, PathText, check_against
 from mtbench.registration import error_line
 from mtbench.registry import Registry
 
+# Bounds where the run would otherwise fail late: numpy seeds are 32-bit, Adam wants betas in
+# [0, 1), torch's thread count is a C int (and more threads than this never help), a folder
+# name is at most 255 bytes (a run id adds "-s<seed>").
+MAX_SEED = 2**32 - 1
+MAX_THREADS = 1024
+MAX_NAME = 128
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PluginSpec(BaseModel):
     """``{"type": plugin name, ...}``; the other fields are the plugin's Config."""
 
-    model_config = ConfigDict(extra="allow")
-    type: str = Field(min_length=1)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    type: str = Field(min_length=1, max_length=MAX_NAME)
 
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -41,7 +50,9 @@ class HeadSpec(PluginSpec):
 
     weight: float = Field(1.0, ge=0)
     g_weight: float | None = Field(None, ge=0, description="G-step weight; default: weight")
-    label: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$", description="term name prefix")
+    label: str | None = Field(
+        None, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_]+$", description="term name prefix"
+    )
 
 
 class DiscriminatorSpec(Strict):
@@ -53,41 +64,44 @@ class OptimSpec(Strict):
     """Adam settings of one player."""
 
     lr: float = Field(2e-4, gt=0)
-    betas: tuple[float, float] = (0.0, 0.9)
+    betas: tuple[Beta, Beta] = (0.0, 0.9)
 
 
 class TrainSpec(Strict):
-    steps: int = Field(1000, ge=1)
-    batch_size: int = Field(64, ge=1)
+    steps: int = Field(1000, ge=1, le=MAX_STEPS)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
     g: OptimSpec = OptimSpec()
     d: OptimSpec = OptimSpec()
-    d_steps: int = Field(1, ge=1, description="D steps per G step")
+    d_steps: int = Field(1, ge=1, le=1000, description="D steps per G step")
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm, both players")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="generator EMA; 0 turns it off")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(
-        None, ge=1, description="torch CPU threads; default torch's. 1 is best on busy machines"
+        None,
+        ge=1,
+        le=MAX_THREADS,
+        description="torch CPU threads; default torch's. 1 is best on busy machines",
     )
 
 
 class LogSpec(Strict):
-    every: int = Field(10, ge=1, description="steps between rows of steps.parquet")
-    checkpoint_every: int = Field(500, ge=1)
-    sample_every: int = Field(500, ge=1)
+    every: int = Field(10, ge=1, le=MAX_STEPS, description="steps between rows of steps.parquet")
+    checkpoint_every: int = Field(500, ge=1, le=MAX_STEPS)
+    sample_every: int = Field(500, ge=1, le=MAX_STEPS)
     samples_per_class: int = Field(8, ge=1, le=64)
     progress: bool = True
 
 
 class RunSpec(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = Field(0, ge=0)
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     dataset: PluginSpec
     generator: PluginSpec
     discriminator: DiscriminatorSpec
     loss: PluginSpec = PluginSpec(type="ns")
     weighting: PluginSpec = PluginSpec(type="fixed")
-    condition_on: list[str] = Field(
+    condition_on: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
         [], description="data-set targets the generator is also conditioned on (drawn from data)"
     )
     regularizers: list[PluginSpec] = Field(
@@ -96,7 +110,7 @@ class RunSpec(Strict):
     train: TrainSpec = TrainSpec()
     log: LogSpec = LogSpec()
     eval: EvalSpec = EvalSpec()
-    out: str | None = Field(None, description="run folder; default runs/<name>-s<seed>")
+    out: PathText | None = Field(None, description="run folder; default runs/<name>-s<seed>")
     meta: dict | None = Field(None, description="written by mtbench into spec.json; ignored")
 
 
@@ -163,21 +177,7 @@ def _dump(b: Built) -> dict:
 
 def read_json(path: str | Path, what: str = "spec") -> dict:
     """Read a JSON object from a file, or raise a one-line UserError naming the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: no such {what} file; check the path")
-    text = p.read_text(encoding="utf-8", errors="replace")
-    if not text.strip():
-        raise UserError(f"{p}: the file is empty; a {what} is a JSON object")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{p}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
-        ) from None
-    if not isinstance(data, dict):
-        raise UserError(f"{p}: a {what} must be a JSON object, got {type(data).__name__}")
-    return data
+    return userjson.read_object(path, what)
 
 
 def apply_overrides(data: dict, assignments: list[str]) -> dict:
@@ -187,11 +187,8 @@ def apply_overrides(data: dict, assignments: list[str]) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected dotted.key=value")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        _set_path(out, key, value, item)
+        _set_path(out, key, userjson.parse_or_text(raw, f"--set {key}"), item)
+    userjson.check_depth(out, "--set")
     return out
 
 

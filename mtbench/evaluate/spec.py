@@ -30,6 +30,21 @@ from mtbench.evaluate import catalogue
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's download name
+MAX_STEPS = 10**9  # bounds that keep counts inside int64 tables and runs finite in time
+MAX_BATCH = 2**16  # images per batch: far beyond any device's memory for these networks
+MAX_SAMPLES = 10**6  # generated images per evaluation (FID's usual protocol is 50,000)
+MAX_PATH = 4096  # Linux's PATH_MAX
+
+
+def _plain_path(v: str) -> str:
+    if "\x00" in v:
+        raise _error("contains a NUL character; a path cannot")
+    if any(len(part.encode()) > 255 for part in Path(v).parts):
+        raise _error("has a folder or file name longer than 255 bytes; shorten it")
+    return v
+
+
+PathText = Annotated[str, Field(min_length=1, max_length=MAX_PATH), AfterValidator(_plain_path)]
 
 
 def _known_metric(name: str) -> str:
@@ -51,14 +66,14 @@ def _error(msg: str) -> PydanticCustomError:
 class DomainRecipe(BaseModel):
     """How the domain evaluator is trained; part of its cache key, so any change retrains it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    epochs: int = Field(4, ge=1)
+    epochs: int = Field(4, ge=1, le=10**4)
     lr: float = Field(2e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
-    width: int = Field(16, ge=4)  # channels of the first conv; doubled twice
-    feat_dim: int = Field(128, ge=8)  # penultimate width: the FID/KID/PRC feature space
-    seed: int = 0
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
+    width: int = Field(16, ge=4, le=1024)  # channels of the first conv; doubled twice
+    feat_dim: int = Field(128, ge=8, le=2**14)  # penultimate width: the FID/KID/PRC space
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
 def hub_inception_weights() -> Path | None:
@@ -78,20 +93,20 @@ def auto_best_metric(metrics: list[str]) -> str | None:
 class EvalSpec(BaseModel):
     """Metrics during and after training, and the protocol every number is computed under."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metrics: list[MetricName] = []
-    every: int = Field(0, ge=0)  # evaluate every N training steps; 0 = only at the end
-    n_samples: int = Field(10000, ge=2)  # generated samples per evaluation
+    every: int = Field(0, ge=0, le=MAX_STEPS)  # evaluate every N training steps; 0 = at the end
+    n_samples: int = Field(10000, ge=2, le=MAX_SAMPLES)  # generated samples per evaluation
     real_split: Literal["eval", "train"] = "eval"
     feature_extractor: Literal["domain", "inception-v3-compat"] = "domain"
-    inception_weights: str | None = Field(None, validate_default=True)
-    kid_subset_size: int = Field(1000, ge=2, validate_default=True)
+    inception_weights: PathText | None = Field(None, validate_default=True)
+    kid_subset_size: int = Field(1000, ge=2, le=MAX_SAMPLES, validate_default=True)
     raw: bool = False  # also evaluate the raw (non-EMA) generator
     # Row metric that picks checkpoints/best.pt; default: "fid" if computed, else the first metric.
-    best_metric: str | None = Field(None, validate_default=True)
-    cache_dir: str | None = None  # default: env MTBENCH_CACHE, else ~/.cache/mtbench
-    batch_size: int = Field(500, ge=1)
+    best_metric: str | None = Field(None, max_length=128, validate_default=True)
+    cache_dir: PathText | None = None  # default: env MTBENCH_CACHE, else ~/.cache/mtbench
+    batch_size: int = Field(500, ge=1, le=MAX_BATCH)
     domain: DomainRecipe = DomainRecipe()
 
     @model_validator(mode="before")

@@ -7,7 +7,6 @@ Written so torch.distributed wrapping is small: all state lives on the Trainer, 
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import threading
 import time
@@ -18,10 +17,10 @@ from tqdm import tqdm
 
 from mtbench.api import Side
 from mtbench.compose import Parts
-from mtbench.errors import NonFiniteLoss
 from mtbench.latent import GenInput, generator_input
 from mtbench.spec import Resolved
 from mtbench.train.ema import EMA
+from mtbench.train.health import FiniteGuard, module_state, optimizer_state
 from mtbench.train.state import restore_rng, rng_state
 from mtbench.train.timing import PhaseTimer, no_timer
 
@@ -59,6 +58,8 @@ class Trainer:
         self.wall_before = 0.0  # seconds spent in earlier sessions of this run (resume)
         self.timer = PhaseTimer(device)
         self.stop_requested = False
+        self.guard = FiniteGuard()
+        self._param_names = self._name_params()
 
     # ------------------------------------------------------------------ one iteration
 
@@ -66,8 +67,8 @@ class Trainer:
         """D step(s) then G step then EMA; returns the last D terms and the G terms."""
         tm = self.timer if timed else no_timer
         for _ in range(self.r.spec.train.d_steps):
-            d_terms, real = self._d_step(tm)
-        g_terms = self._g_step(tm, real)
+            d_terms, real = self._d_step(tm, timed)
+        g_terms = self._g_step(tm, real, timed)
         if self.ema is not None:
             with tm("ema"):
                 self.ema.update()
@@ -83,7 +84,7 @@ class Trainer:
         targets = self.p.source.targets_of(x.labels) | x.conditions
         return Side(out, x.labels, targets, features, x.codes)
 
-    def _d_step(self, tm) -> tuple[dict[str, Tensor], Side]:
+    def _d_step(self, tm, timed: bool) -> tuple[dict[str, Tensor], Side]:
         n = self.r.spec.train.batch_size
         with tm("data"):
             batch = self.p.source.sample(n, self.gen)
@@ -102,7 +103,7 @@ class Trainer:
             terms = self.D.d_terms(real, fake)
             if regs:
                 terms.update(regs.d_terms(self.D, real, fake, self.step))
-        check_finite(terms, self.step, "D")
+        self.guard.watch(terms, self.step, "D", now=timed)
         with tm("d_bwd"):
             self.opt_d.zero_grad(set_to_none=True)
             self.p.d_weighting.backward(terms, self.d_params, self.d_shared, self.scaler_d.scale)
@@ -113,7 +114,7 @@ class Trainer:
         real.images["image"] = batch.images["image"]  # un-augmented; the G step augments anew
         return terms, real
 
-    def _g_step(self, tm, real: Side) -> dict[str, Tensor]:
+    def _g_step(self, tm, real: Side, timed: bool) -> dict[str, Tensor]:
         n = self.r.spec.train.batch_size
         with tm("g_fwd"), self.autocast:
             out, x = self._fake(n)
@@ -125,7 +126,7 @@ class Trainer:
             ff = self.D.fake_features(fake_img)
             fake = self._fake_side({**out, "image": fake_img}, x, ff)
             terms = self.D.g_terms(fake, real)
-        check_finite(terms, self.step, "G")
+        self.guard.watch(terms, self.step, "G", now=timed)
         with tm("g_bwd"):
             self.opt_g.zero_grad(set_to_none=True)
             self.p.g_weighting.backward(terms, self.g_params, self.g_shared, self.scaler_g.scale)
@@ -143,6 +144,32 @@ class Trainer:
         scaler.update()
 
     # ------------------------------------------------------------------ state
+
+    def _name_params(self) -> dict[int, str]:
+        named = [("G", self.G), ("D", self.D)]
+        named += [("d_weighting", self.p.d_weighting), ("g_weighting", self.p.g_weighting)]
+        return {id(q): f"{pre}.{n}" for pre, m in named for n, q in m.named_parameters()}
+
+    def named_state(self):
+        """(name, tensor) of every parameter, buffer and optimizer state of both players."""
+        yield from module_state("G", self.G)
+        yield from module_state("D", self.D)
+        if self.ema is not None:
+            yield from module_state("EMA", self.ema.model)
+        yield from module_state("d_weighting", self.p.d_weighting)
+        yield from module_state("g_weighting", self.p.g_weighting)
+        yield from optimizer_state("opt_g", self.opt_g, self._param_names)
+        yield from optimizer_state("opt_d", self.opt_d, self._param_names)
+
+    def check_health(self) -> None:
+        """Raise NonFiniteLoss if a loss term or any state went non-finite since the last check.
+
+        Reads the device, so it runs on logged steps and before anything is saved only.
+        """
+        if self.guard.clean_step == self.step and not self.guard.flags:
+            return
+        self.guard.raise_flagged(self.step)
+        self.guard.check_state(self.named_state(), self.step)
 
     def state_dict(self) -> dict:
         return {
@@ -174,6 +201,7 @@ class Trainer:
         self.scaler_g.load_state_dict(s["scaler_g"])
         self.scaler_d.load_state_dict(s["scaler_d"])
         restore_rng(s["rng"], self.gen)
+        self.guard.clean_step = self.step  # checked before it was saved
         self.wall_before = float(s.get("wall_s", 0.0))
 
     def sampler(self) -> torch.nn.Module:
@@ -194,17 +222,20 @@ class Trainer:
             desc=spec.name,
         )
         t_start = time.perf_counter()
-        with _stop_on_signals(self), bar:
-            while self.step < total and not self.stop_requested:
-                timed = (self.step + 1) % every == 0 or self.step + 1 == total
-                d_terms, g_terms = self.train_step(timed)
-                bar.update(1)
-                if timed:
-                    row = self.log_row(d_terms, g_terms)
-                    hooks.on_log(row)
-                    bar.set_postfix_str(_short(row))
-                hooks.after_step(self)
-        self.train_seconds = time.perf_counter() - t_start
+        try:
+            with _stop_on_signals(self), bar:
+                while self.step < total and not self.stop_requested:
+                    timed = (self.step + 1) % every == 0 or self.step + 1 == total
+                    d_terms, g_terms = self.train_step(timed)
+                    bar.update(1)
+                    if timed:
+                        self.check_health()
+                        row = self.log_row(d_terms, g_terms)
+                        hooks.on_log(row)
+                        bar.set_postfix_str(_short(row))
+                    hooks.after_step(self)
+        finally:
+            self.train_seconds = time.perf_counter() - t_start
         return "done" if self.step >= total else "interrupted"
 
     def log_row(self, d_terms: dict[str, Tensor], g_terms: dict[str, Tensor]) -> dict:
@@ -230,18 +261,6 @@ class RunHooks:
     def on_log(self, row: dict) -> None: ...
 
     def after_step(self, trainer: Trainer) -> None: ...
-
-
-def check_finite(terms: dict[str, Tensor], step: int, player: str) -> None:
-    """Stop before a NaN or inf term reaches an optimizer, naming the term and step."""
-    values = torch.stack([t.detach().float() for t in terms.values()])
-    if not bool(torch.isfinite(values).all()):
-        bad = [k for k, v in zip(terms, values.tolist()) if not math.isfinite(v)]
-        raise NonFiniteLoss(
-            f"loss term {', '.join(bad)} of the {player} step became non-finite at step "
-            f"{step + 1}; the run stopped and kept its last good checkpoint (try a lower learning "
-            "rate, gradient clipping or another loss family)"
-        )
 
 
 def _short(row: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -53,6 +54,7 @@ class RunFiles(RunHooks):
         self.rows = rows
         self.eval_rows: list[dict] = _read_rows(rd.evals, trainer.step)
         self.best: float | None = _best_so_far(self.eval_rows, r.spec.eval.best_metric)
+        self.saved_step: int | None = trainer.step if rd.last.is_file() else None
         p = trainer.p
         self.inputs = fixed_inputs(
             p.source,
@@ -76,6 +78,7 @@ class RunFiles(RunHooks):
         checkpoint = step % log.checkpoint_every == 0
         if sample or evaluate or checkpoint:
             self.check_folder()
+            trainer.check_health()  # nothing non-finite is ever saved or evaluated
         if sample:
             save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step))
         if evaluate:
@@ -98,12 +101,13 @@ class RunFiles(RunHooks):
         between the two writes loses nothing."""
         self.write_tables()
         save_checkpoint(self.rd.last, self.trainer.state_dict())
+        self.saved_step = self.trainer.step
 
     def write_tables(self) -> None:
         self.check_folder()
-        write_parquet(self.rd.steps, pd.DataFrame(self.rows))
+        write_parquet(self.rd.steps, _table(self.rows))
         if self.eval_rows:
-            write_parquet(self.rd.evals, pd.DataFrame(self.eval_rows))
+            write_parquet(self.rd.evals, _table(self.eval_rows))
 
     def evaluate(self) -> list[dict]:
         """Evaluate the EMA generator (and raw one if asked); keeps best.pt by the chosen metric."""
@@ -131,6 +135,11 @@ class RunFiles(RunHooks):
                     self.check_folder()
                     save_checkpoint(self.rd.best, self.trainer.state_dict())
                 return
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    """Rows as a table; with no rows yet, still a ``step`` column for readers to key on."""
+    return pd.DataFrame(rows) if rows else pd.DataFrame({"step": pd.Series([], dtype="int64")})
 
 
 def make_generate(trainer: Trainer, generator: torch.nn.Module):
@@ -213,7 +222,15 @@ def _read_rows(path: Path, upto: int | None) -> list[dict]:
     when ``upto`` is None."""
     if not path.exists():
         return []
-    df = pd.read_parquet(path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # truncated or not parquet: pyarrow raises its own kinds
+        raise UserError(
+            f"{path}: not a readable table ({_first_line(exc)}); move it aside to resume "
+            "without its rows"
+        ) from None
+    if "step" not in df.columns:  # written before the first logged step: no rows yet
+        return []
     return (df if upto is None else df[df["step"] <= upto]).to_dict("records")
 
 
@@ -234,7 +251,7 @@ def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
     if resume:
         if not rd.last.exists():
             raise UserError(f"--resume: no checkpoint at {rd.last}; run without --resume to start")
-        old = json.loads(rd.spec.read_text())
+        old = _old_spec(rd)
         if spec_hash(old) != spec_hash(spec_json):
             raise UserError(
                 f"--resume: the spec differs from the one in {rd.spec} (beyond "
@@ -279,6 +296,18 @@ def _same_spec(rd: RunDir, spec_json: dict) -> bool:
         return False
 
 
+def _old_spec(rd: RunDir) -> dict:
+    from mtbench import spec as S
+
+    try:
+        return S.read_json(rd.spec, "run spec")
+    except UserError as exc:
+        raise UserError(
+            f"--resume: {exc}; resuming needs the run's spec.json: restore it, or start a new "
+            "run with --out"
+        ) from None
+
+
 def run(
     r: Resolved,
     registry: Registry,
@@ -310,20 +339,52 @@ def run(
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
     sessions = _contention_so_far(rd) if resume else []
     spec_json["meta"]["contention"] = sessions + [contention.session_start(torch.get_num_threads())]
-    if rank == 0:
-        rd.root.mkdir(parents=True, exist_ok=True)
-        write_json(rd.spec, spec_json)
-    files = RunFiles(r, rd, trainer, evaluator, _read_rows(rd.steps, trainer.step))
-    status, error = "done", None
+    rows = _read_rows(rd.steps, trainer.step)
+    files = None
+    try:
+        if rank == 0:
+            rd.root.mkdir(parents=True, exist_ok=True)
+            write_json(rd.spec, spec_json)
+        files = RunFiles(r, rd, trainer, evaluator, rows)
+        return _train(r, rd, trainer, files, rank, t0, spec_json)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        saved = files.saved_step if files else (trainer.step if rd.last.is_file() else None)
+        raise UserError(_write_failed(exc, rd, saved)) from None
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def _write_failed(exc: OSError, rd: RunDir, saved: int | None) -> str:
+    """One line for a write the disk refused: what failed, what was kept, how to go on."""
+    where = exc.filename or rd.root
+    kept = (
+        f"checkpoints/last.pt (step {saved}) was kept: free space or make the folder "
+        "writable, then continue exactly from it with --resume"
+        if saved is not None
+        else "no checkpoint had been written yet: free space or make the folder writable, "
+        "then run again"
+    )
+    return f"{where}: {exc.strerror or exc}; the run stopped; {kept}"
+
+
+def _train(
+    r: Resolved, rd: RunDir, trainer: Trainer, files: RunFiles, rank: int, t0, spec_json: dict
+) -> dict:
+    """The loop, then the last checkpoint and summary; a non-finite state ends it diverged."""
+    status, error, bad = "done", None, []
     try:
         status = trainer.fit(files)
+        if rank == 0:
+            _finish(files, trainer, status)
     except NonFiniteLoss as exc:
-        status, error = "diverged", str(exc)
-    if rank == 0 and status != "diverged":
-        _finish(files, trainer, status)
-    elif rank == 0:
-        files.write_tables()
+        status, error, bad = "diverged", f"{exc}; {_kept(files)}", exc.names
+        if rank == 0:
+            files.write_tables()
     summary = _summary(r, rd, trainer, files, status, error, time.perf_counter() - t0)
+    summary["non_finite"] = bad
     if rank == 0:
         files.check_folder()
         spec_json["meta"]["contention"][-1] = contention.session_end(
@@ -354,8 +415,21 @@ def _evaluator(r: Resolved, parts, device):
     return ev
 
 
+def _kept(files: RunFiles) -> str:
+    """What a diverged run leaves to go back to, as the end of its message."""
+    best = "; checkpoints/best.pt holds the best evaluated state" if files.rd.best.is_file() else ""
+    if files.saved_step is None:
+        every = files.r.spec.log.checkpoint_every
+        kept = f"no checkpoint was written (the first was due at step {every}){best}"
+    else:
+        kept = f"checkpoints/last.pt kept the last finite state (step {files.saved_step}){best}"
+    advice = "try a lower learning rate, gradient clipping or another loss family"
+    return f"the run stopped; {kept}; {advice}"
+
+
 def _finish(files: RunFiles, trainer: Trainer, status: str) -> None:
     step = trainer.step
+    trainer.check_health()
     if status == "done" and files.evaluator is not None:
         if not _training_metrics(files, step):  # a finished run resumed evaluates no more
             files.evaluate()

@@ -7,6 +7,7 @@ folder always gives the same tensors and the same seeded eval split.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -107,9 +108,13 @@ def image_files(folder: Path) -> list[Path]:
 def read_image(path: Path, size: int, channels: int) -> torch.Tensor:
     """One image as uint8 (channels, size, size): centre-cropped to a square, then resized."""
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img).convert(MODES[channels])
-            img = ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC)
+        with warnings.catch_warnings():  # past PIL's pixel limit is an error, never a warning
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img = ImageOps.exif_transpose(img).convert(MODES[channels])
+                img = ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"{path}: {exc}; shrink or remove this image") from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise UserError(f"{path}: cannot read this image ({exc}); fix or remove it") from exc
     array = np.asarray(img, dtype=np.uint8).reshape(size, size, channels)

@@ -1,0 +1,111 @@
+"""Non-finite guard: loss terms are flagged on the device every step; the host reads the flags,
+and checks every parameter, buffer and optimizer state, only on logged steps and before
+anything is saved. An unlogged step never waits for the device."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from mtbench.errors import NonFiniteLoss
+
+SHOWN = 6  # names listed in the message; the summary keeps them all
+
+
+class FiniteGuard:
+    """Device-side flags of non-finite loss terms, read when the host syncs anyway."""
+
+    def __init__(self) -> None:
+        self.flags: dict[tuple[str, tuple[str, ...]], Tensor] = {}
+        self.clean_step = 0  # the last step whose whole state was checked and finite
+
+    def watch(self, terms: dict[str, Tensor], step: int, player: str, now: bool) -> None:
+        """Raise at once on a logged step (``now``); else only remember, on the device."""
+        values = torch.stack([t.detach().float() for t in terms.values()])
+        if now:  # earlier steps' flags first: they name where it began
+            self.raise_flagged(step)
+            check_finite(terms, values, step, player)
+            return
+        key = (player, tuple(terms))
+        bad = ~torch.isfinite(values)
+        old = self.flags.get(key)
+        self.flags[key] = bad if old is None else old | bad
+
+    def raise_flagged(self, step: int) -> None:
+        """One host read of every flag raised since the last check; names the terms."""
+        if not self.flags:
+            return
+        flags, self.flags = self.flags, {}
+        if not bool(torch.cat(list(flags.values())).any()):
+            return
+        bad = [
+            (player, name)
+            for (player, names), f in flags.items()
+            for name, b in zip(names, f.tolist())
+            if b
+        ]
+        players = sorted({p for p, _ in bad})
+        raise NonFiniteLoss(
+            f"loss term {', '.join(sorted({n for _, n in bad}))} of the "
+            f"{' and '.join(players)} step became non-finite between step "
+            f"{self.clean_step + 1} and step {step}",
+            names=[f"loss/{p.lower()}/{n}" for p, n in bad],
+            step=step,
+        )
+
+    def check_state(self, named: Iterable[tuple[str, Tensor]], step: int) -> None:
+        """Raise naming every tensor of the training state that holds NaN or inf."""
+        bad = nonfinite_names(named)
+        if bad:
+            shown = ", ".join(bad[:SHOWN]) + (f" (+{len(bad) - SHOWN} more)" if bad[SHOWN:] else "")
+            raise NonFiniteLoss(
+                f"non-finite values in {shown} by step {step} (finite at step {self.clean_step})",
+                names=bad,
+                step=step,
+            )
+        self.clean_step = step
+
+
+def check_finite(terms: dict[str, Tensor], values: Tensor, step: int, player: str) -> None:
+    """Stop before a NaN or inf term reaches an optimizer, naming the term and step."""
+    if not bool(torch.isfinite(values).all()):
+        bad = [k for k, v in zip(terms, values.tolist()) if not math.isfinite(v)]
+        raise NonFiniteLoss(
+            f"loss term {', '.join(bad)} of the {player} step became non-finite at step {step + 1}",
+            names=[f"loss/{player.lower()}/{k}" for k in bad],
+            step=step,
+        )
+
+
+def nonfinite_names(named: Iterable[tuple[str, Tensor]]) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf; one host read per device."""
+    by_device: dict[torch.device, list[tuple[str, Tensor]]] = {}
+    for name, t in named:
+        if t.is_floating_point() or t.is_complex():
+            by_device.setdefault(t.device, []).append((name, t))
+    bad = []
+    for group in by_device.values():
+        ok = torch.stack([torch.isfinite(t).all() for _, t in group]).tolist()
+        bad += [name for (name, _), fine in zip(group, ok) if not fine]
+    return bad
+
+
+def module_state(prefix: str, module: nn.Module) -> Iterable[tuple[str, Tensor]]:
+    """Every parameter and buffer of ``module``, named ``prefix.path``."""
+    for name, t in module.state_dict(keep_vars=True).items():
+        if isinstance(t, Tensor):
+            yield f"{prefix}.{name}", t.detach()
+
+
+def optimizer_state(
+    prefix: str, opt: torch.optim.Optimizer, names: dict[int, str]
+) -> Iterable[tuple[str, Tensor]]:
+    """Every state tensor of ``opt`` (Adam's moments), named ``prefix.key[parameter name]``."""
+    for param, state in opt.state.items():
+        pname = names.get(id(param), "?")
+        for key, t in state.items():
+            if isinstance(t, Tensor):
+                yield f"{prefix}.{key}[{pname}]", t
