@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def resume_state(rd: RunDir, device: torch.device) -> tuple[dict, Path]:
     the earlier ``best.pt`` (said on stderr); one clear line when neither does."""
     problems = []
     for path in (rd.last, rd.best):
-        if not path.is_file():
+        if not os.path.lexists(path):  # a FIFO or odd file is tried, and refused, below
             continue
         try:
             state = load_checkpoint(path, device)
@@ -191,8 +192,9 @@ def resume_state(rd: RunDir, device: torch.device) -> tuple[dict, Path]:
         if problems:
             log.warning(f"{problems[0]}; resuming from {path} (step {state['step']}) instead")
         return state, path
+    first = problems[0] if problems else f"{rd.last}: no checkpoint"
     raise UserError(
-        f"{problems[0]}; no earlier checkpoint of this run is kept: pass --out to start a new run"
+        f"{first}; no earlier checkpoint of this run is kept: pass --out to start a new run"
     )
 
 
