@@ -34,3 +34,9 @@ class NonFiniteLoss(Exception):
 
 class ContractError(UserError):
     """A plugin broke the contract of ``mtbench.api`` (found at compose time); names the plugin."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line (its type and first line), for a one-line message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from mtbench.errors import first_line
 from mtbench.evaluate.hashing import feed_tensor
 from mtbench.io import load_torch, save_torch
 
@@ -61,15 +62,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     try:
         state = load_torch(path, device)
     except Exception as exc:  # truncated, not a checkpoint, or holding code (weights_only)
-        raise CorruptCheckpoint(f"not a readable checkpoint ({_first_line(exc)})") from None
+        raise CorruptCheckpoint(f"not a readable checkpoint ({first_line(exc)})") from None
     if not isinstance(state, dict):
         raise CorruptCheckpoint(f"not a readable checkpoint (holds a {type(state).__name__})")
     stored = state.get(CHECKSUM)
     if stored is not None and stored != state_digest(state):
         raise CorruptCheckpoint("its contents do not match its checksum (the file is corrupt)")
     return state
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -15,7 +15,7 @@ import torch
 from mtbench import contention
 from mtbench.compose import compose
 from mtbench.data import to_uint8
-from mtbench.errors import NonFiniteLoss, UserError
+from mtbench.errors import NonFiniteLoss, UserError, first_line
 from mtbench.evaluate.final import is_live
 from mtbench.io import (
     remove_leftovers,
@@ -208,15 +208,10 @@ def load_into(trainer: Trainer, state: dict, path: Path) -> None:
         trainer.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise UserError(
-            f"{path}: does not fit the networks this spec builds ({_first_line(exc)}); it was "
+            f"{path}: does not fit the networks this spec builds ({first_line(exc)}); it was "
             "written by other mtbench or plugin versions (see meta in spec.json): install "
             "those to resume, or start a new run with --out"
         ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _read_rows(path: Path, upto: int | None) -> list[dict]:
@@ -228,7 +223,7 @@ def _read_rows(path: Path, upto: int | None) -> list[dict]:
         df = pd.read_parquet(path)
     except Exception as exc:  # truncated or not parquet: pyarrow raises its own kinds
         raise UserError(
-            f"{path}: not a readable table ({_first_line(exc)}); move it aside to resume "
+            f"{path}: not a readable table ({first_line(exc)}); move it aside to resume "
             "without its rows"
         ) from None
     if "step" not in df.columns:  # written before the first logged step: no rows yet
