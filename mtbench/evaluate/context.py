@@ -2,7 +2,7 @@
 
 fid/kid/isc/prc share one feature extraction per evaluation (``EvalContext.fidelity``), so
 generated images pass the extractor once; torch-fidelity's metric functions get features in
-memory, never a path (its file cache would unpickle with ``weights_only=False``). The metrics
+memory, never a path (its file cache unpickles in full, code included). The metrics
 themselves are declared in ``mtbench.evaluate.metrics``.
 """
 

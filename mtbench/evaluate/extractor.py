@@ -1,6 +1,6 @@
 """Feature extractors as torch-fidelity sees them, built by mtbench from weights it loads itself.
 
-torch-fidelity loads weight files with ``weights_only=False`` (a file that names code runs it);
+torch-fidelity unpickles weight files in full (a file that names code runs it);
 so mtbench loads every weights file with ``weights_only=True`` and hands torch-fidelity the
 constructed network, never a path. ``Extractor.features`` runs one on uint8 images.
 """
@@ -88,7 +88,7 @@ class DomainFeatureExtractor(FeatureExtractorBase):
 class InceptionFromState(FeatureExtractorInceptionV3):
     """torch-fidelity's Inception-v3, built from a state dict mtbench loaded as data only.
 
-    torch-fidelity's constructor reads its weights with ``torch.load(weights_only=False)``; it
+    torch-fidelity's constructor unpickles its weights file in full; it
     is handed an in-memory copy that mtbench serialised itself from plain tensors.
     """
 

@@ -1,6 +1,6 @@
 """Real-set features and FID statistics in mtbench's own cache, read as data only.
 
-torch-fidelity's own cache reads files with ``weights_only=False``, so a planted file would run
+torch-fidelity's own cache unpickles its files in full, so a planted file would run
 code; mtbench never lets it read or write that cache. This cache is written by mtbench and read
 with ``weights_only=True``; a file that is not one of ours (foreign, corrupt, for other data)
 is ignored and replaced. The name carries the real data's digest and the extractor's weights
