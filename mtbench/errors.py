@@ -36,7 +36,10 @@ class ContractError(UserError):
     """A plugin broke the contract of ``mtbench.api`` (found at compose time); names the plugin."""
 
 
-def first_line(exc: BaseException) -> str:
-    """An exception as one short line (its type and first line), for a one-line message."""
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line, ``Type: first line``, for a one-line message;
+    ``sys.exit(n)`` reads as what it was."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the module called sys.exit({exc.code!r})"
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:limit]

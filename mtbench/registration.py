@@ -13,6 +13,7 @@ from types import ModuleType
 import pluggy
 
 from mtbench import api, hookspecs
+from mtbench.errors import first_line
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 BASE_OF_KIND = {
@@ -29,11 +30,8 @@ RESERVED_FIELDS = {False: ("type",), True: ("type", "weight", "g_weight", "label
 
 
 def error_line(exc: BaseException) -> str:
-    """``Type: first line`` of an exception; ``sys.exit(n)`` reads as what it was."""
-    if isinstance(exc, SystemExit):
-        return f"SystemExit: the module called sys.exit({exc.code!r})"
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")[:500]
+    """``Type: first line`` of an exception, as broken-plugin listings show it."""
+    return first_line(exc, limit=500)
 
 
 def hook_problem(pm: pluggy.PluginManager, module: ModuleType) -> str | None:

@@ -20,7 +20,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import get_featuresdict_from_dataset
 
-from mtbench.errors import UserError
+from mtbench.errors import UserError, first_line
 from mtbench.evaluate.domain import PRIMARY, DomainModel, load_domain
 from mtbench.evaluate.hashing import file_digest
 from mtbench.evaluate.spec import INCEPTION_FILE
@@ -153,7 +153,7 @@ def load_inception_state(path: str | Path) -> dict[str, Tensor]:
     except Exception as exc:  # holds code, truncated, or not a torch file
         raise UserError(
             f"eval.inception_weights: {path} is not a plain weights file mtbench can read as "
-            f"data ({_reason(exc)}); give the path of a local {INCEPTION_FILE}"
+            f"data ({first_line(exc)}); give the path of a local {INCEPTION_FILE}"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise UserError(
@@ -161,11 +161,6 @@ def load_inception_state(path: str | Path) -> dict[str, Tensor]:
             f"local {INCEPTION_FILE}"
         )
     return state
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
 
 
 def inception_extractor(weights_path: str) -> Extractor:
@@ -177,8 +172,8 @@ def inception_extractor(weights_path: str) -> Extractor:
         net = _ready(InceptionFromState(INCEPTION, layers, state))
     except RuntimeError as exc:  # load_state_dict: missing or mis-shaped tensors
         raise UserError(
-            f"eval.inception_weights: {weights_path} does not fit Inception-v3 ({_reason(exc)}); "
-            f"give the path of a local {INCEPTION_FILE}"
+            f"eval.inception_weights: {weights_path} does not fit Inception-v3 "
+            f"({first_line(exc)}); give the path of a local {INCEPTION_FILE}"
         ) from None
     digest = file_digest(weights_path)
     return Extractor(INCEPTION, INCEPTION, str(weights_path), digest, rgb=True, net=net)

@@ -130,7 +130,7 @@ class RunFiles(RunHooks):
 
         metric = self.r.spec.eval.best_metric
         for row in rows:
-            if row["metric"] == metric and is_live(row):
+            if row["metric"] == metric:  # rows of this evaluation: all live
                 if is_better(metric, row["value"], self.best):
                     self.best = row["value"]
                     self.check_folder()
@@ -243,8 +243,9 @@ def _best_so_far(rows: list[dict], metric: str | None) -> float | None:
     return best
 
 
-def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
-    """Refuse to overwrite a run, and refuse to resume one made from a different spec."""
+def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> dict | None:
+    """Refuse to overwrite a run, and refuse to resume one made from a different spec; on
+    resume, the run's spec.json as written before."""
     if resume:
         if not rd.last.exists():
             raise UserError(f"--resume: no checkpoint at {rd.last}; run without --resume to start")
@@ -254,13 +255,14 @@ def prepare_dir(r: Resolved, rd: RunDir, resume: bool, spec_json: dict) -> None:
                 f"--resume: the spec differs from the one in {rd.spec} (beyond "
                 "train.steps); pass --out to start a new run instead"
             )
-    elif rd.last.exists() or rd.summary.exists():
+        return old
+    if rd.last.exists() or rd.summary.exists():
         raise UserError(
             f"{rd.root}: already holds a run; pass --resume to continue it or "
             "--out to write elsewhere"
         )
-    else:
-        _refuse_foreign(rd, spec_json)
+    _refuse_foreign(rd, spec_json)
+    return None
 
 
 def _refuse_foreign(rd: RunDir, spec_json: dict) -> None:
@@ -319,7 +321,7 @@ def run(
     rd = RunDir(Path(out) if out else default_out(r))
     spec_json = r.to_json()
     spec_json["out"] = str(rd.root)
-    prepare_dir(r, rd, resume, spec_json)
+    old = prepare_dir(r, rd, resume, spec_json)
     if rank == 0:
         for folder in rd.write_dirs():  # what a kill during an atomic write left behind
             remove_leftovers(folder)
@@ -334,7 +336,8 @@ def run(
         load_into(trainer, *resume_state(rd, device))
     spec_json["meta"] = provenance(r, device, parts.splits.provenance)
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
-    sessions = _contention_so_far(rd) if resume else []
+    meta = (old or {}).get("meta")
+    sessions = list(meta.get("contention") or []) if isinstance(meta, dict) else []
     spec_json["meta"]["contention"] = sessions + [contention.session_start(torch.get_num_threads())]
     rows = _read_rows(rd.steps, trainer.step)
     files = None
@@ -390,14 +393,6 @@ def _train(
         write_json(rd.spec, spec_json)
         write_json(rd.summary, summary)
     return summary
-
-
-def _contention_so_far(rd: RunDir) -> list[dict]:
-    """The contention records of the run's earlier sessions (spec.json meta)."""
-    try:
-        return list(json.loads(rd.spec.read_text())["meta"].get("contention") or [])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return []
 
 
 def _evaluator(r: Resolved, parts, device):
