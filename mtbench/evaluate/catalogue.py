@@ -37,6 +37,7 @@ class MetricInfo:
     fidelity: bool  # computed inside the one shared torch-fidelity call
     compute: Callable | None = None  # EvalContext -> list of row dicts
     doc: str = ""
+    space: str | None = None  # another metric whose feature layer this one reads (dc: fid's)
 
 
 _METRICS: dict[str, MetricInfo] = {}  # declaration order is display order
@@ -46,12 +47,18 @@ _LOADED = False
 
 
 def metric(
-    name: str, rows: tuple[Row, ...], *, reads_real: bool, fidelity: bool = False
+    name: str,
+    rows: tuple[Row, ...],
+    *,
+    reads_real: bool,
+    fidelity: bool = False,
+    space: str | None = None,
 ) -> Callable[[Callable], Callable]:
     """Declare a metric and register the function computing its rows."""
 
     def register(fn: Callable) -> Callable:
-        _METRICS[name] = MetricInfo(name, rows, reads_real, fidelity, fn, (fn.__doc__ or ""))
+        doc = fn.__doc__ or ""
+        _METRICS[name] = MetricInfo(name, rows, reads_real, fidelity, fn, doc, space)
         return fn
 
     return register
@@ -77,6 +84,11 @@ def info(name: str) -> MetricInfo:
 def rows_of(name: str) -> tuple[str, ...]:
     """Row names a spec metric yields (family rows by their family name)."""
     return tuple(r.name for r in info(name).rows)
+
+
+def feature_space(name: str) -> str:
+    """The metric whose feature layer ``name`` reads (itself, unless declared otherwise)."""
+    return info(name).space or name
 
 
 def fidelity_metrics() -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
 from mtbench.api import DataInfo, TensorData
-from mtbench.evaluate import realstats
+from mtbench.evaluate import prdc, realstats
 from mtbench.evaluate.catalogue import fidelity_metrics, real_side
 from mtbench.evaluate.domain import PRIMARY, DomainModel, predict
 from mtbench.evaluate.extractor import Extractor
@@ -38,6 +38,8 @@ TF_KEYS: dict[str, tuple[str, str | None]] = {
     "precision": (torch_fidelity.KEY_METRIC_PRECISION, None),
     "recall": (torch_fidelity.KEY_METRIC_RECALL, None),
     "f_score": (torch_fidelity.KEY_METRIC_F_SCORE, None),
+    "density": ("density", None),  # mtbench.evaluate.prdc (torch-fidelity has no such metric)
+    "coverage": ("coverage", None),
 }
 
 
@@ -103,6 +105,10 @@ def from_features(
         out |= kid_featuresdict_to_metric(fake, real.features, layers["kid"], **kw)
     if "prc" in layers:
         out |= prc_featuresdict_to_metric(fake, real.features, layers["prc"], **kw)
+    if "dc" in layers:
+        layer = layers["dc"]
+        radii = prdc.cached_radii(real, layer)
+        out |= prdc.density_coverage(real.features[layer], fake[layer], radii)
     return out
 
 

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from mtbench.api import DataInfo, DataSplits, TensorData
 from mtbench.errors import SpecError
-from mtbench.evaluate import catalogue, realstats
+from mtbench.evaluate import catalogue, prdc, realstats
 from mtbench.evaluate.context import EvalContext
 from mtbench.evaluate.domain import DomainModel, load_or_train, primary_accuracy
 from mtbench.evaluate.extractor import Extractor, domain_extractor, inception_extractor
@@ -143,6 +143,8 @@ class Evaluator:
             cache_root=self.stats_root,
             name=realstats.real_cache_name(self.real_digest, ext, cls),
         )
+        if "dc" in metrics:  # the real k-NN radii, once per real set (prdc.cached_radii)
+            prdc.cached_radii(self.real_stats[cls], ext.layer("dc"))
 
     def evaluator_accuracy(self) -> float:
         """The domain evaluator's accuracy on the held-out (eval) split; NaN without one."""

@@ -21,6 +21,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import get_featuresdict_from_dataset
 
 from mtbench.errors import UserError, first_line
+from mtbench.evaluate.catalogue import feature_space
 from mtbench.evaluate.domain import PRIMARY, DomainModel, load_domain
 from mtbench.evaluate.hashing import file_digest
 from mtbench.evaluate.spec import INCEPTION_FILE
@@ -121,7 +122,8 @@ class Extractor:
 
     def layer(self, metric: str) -> str:
         """The feature layer torch-fidelity reads ``metric`` from."""
-        return type(self.net).get_default_feature_layer_for_metric(metric)
+        space = feature_space(metric)  # density/coverage read FID's layer
+        return type(self.net).get_default_feature_layer_for_metric(space)
 
     def features(
         self, images: Tensor, layers: list[str], device: torch.device, batch_size: int

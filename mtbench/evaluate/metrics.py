@@ -38,6 +38,17 @@ def prc(ctx: EvalContext) -> list[dict]:
     return [ctx.row(r.name, vals[r.name][0]) for r in PRC_ROWS]
 
 
+DC_ROWS = (Row("density", True), Row("coverage", True))
+
+
+@metric("dc", DC_ROWS, reads_real=True, fidelity=True, space="fid")
+def dc(ctx: EvalContext) -> list[dict]:
+    """Density and coverage with k = 5 on FID's features (Naeem et al. 2020); coverage falls
+    when the generator drops parts of the real distribution, which precision cannot see."""
+    vals = ctx.fidelity()
+    return [ctx.row(r.name, vals[r.name][0]) for r in DC_ROWS]
+
+
 @metric("intra_fid", (Row("intra_fid", False, members_headline=False),), reads_real=True)
 def intra_fid(ctx: EvalContext) -> list[dict]:
     """FID of each class's fakes vs that class's reals (cached per class), and their mean."""

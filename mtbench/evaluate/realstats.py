@@ -9,7 +9,7 @@ digest (and the class, for per-class statistics), so a stale hit is impossible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,8 @@ class RealStats:
     n: int
     features: dict[str, Tensor]
     fid: dict[str, dict[str, np.ndarray]]  # layer -> {"mu", "sigma"}, as torch-fidelity has them
+    # k-NN radii of the features (density/coverage), by "<layer>/k<k>"; in memory, not cached
+    radii: dict[str, Tensor] = field(default_factory=dict, compare=False, repr=False)
 
     def covers(self, layers: list[str], fid_layer: str | None) -> bool:
         return set(layers) <= set(self.features) and (fid_layer is None or fid_layer in self.fid)

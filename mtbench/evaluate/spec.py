@@ -29,6 +29,7 @@ from mtbench.evaluate import catalogue
 
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
+DC_NEIGHBORHOOD = 5  # k of density/coverage (mtbench.evaluate.prdc.NEAREST_K)
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's download name
 MAX_STEPS = 10**9  # bounds that keep counts inside int64 tables and runs finite in time
 MAX_BATCH = 2**16  # images per batch: far beyond any device's memory for these networks
@@ -133,6 +134,11 @@ class EvalSpec(BaseModel):
             )
         if "prc" in metrics and v <= PRC_NEIGHBORHOOD:
             raise _error(f"prc needs more than {PRC_NEIGHBORHOOD} samples; raise n_samples")
+        if "dc" in metrics and v <= DC_NEIGHBORHOOD:
+            raise _error(
+                f"dc (density/coverage, k={DC_NEIGHBORHOOD}) needs more than {DC_NEIGHBORHOOD} "
+                "samples; raise n_samples"
+            )
         return v
 
     @field_validator("inception_weights")
@@ -260,4 +266,9 @@ def _size_problems(spec: EvalSpec, n_real: int) -> list[str]:
         )
     if "prc" in spec.metrics and n_real <= PRC_NEIGHBORHOOD:
         problems.append(f"eval.real_split: prc needs more than {PRC_NEIGHBORHOOD} real images")
+    if "dc" in spec.metrics and n_real <= DC_NEIGHBORHOOD:
+        problems.append(
+            f"eval.real_split: dc (density/coverage, k={DC_NEIGHBORHOOD}) needs more than "
+            f"{DC_NEIGHBORHOOD} real images"
+        )
     return problems
