@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mtbench import stats
 from mtbench.errors import UserError
 from mtbench.evaluate import final
 from mtbench.io import atomic_write_bytes
@@ -43,6 +44,26 @@ def fmt_pm(mean: float, std: float) -> str:
     return fmt(mean) if std is None or math.isnan(std) else f"{fmt(mean)} ± {fmt(std, 2)}"
 
 
+def fmt_ci(mean: float, std: float, lo: float | None, hi: float | None) -> str:
+    """``mean ± std [lo, hi]`` (the 95% interval over seeds); one seed says it has none."""
+    if mean is None or math.isnan(mean):
+        return DASH
+    if std is None or math.isnan(std):
+        return f"{fmt(mean)} (1 seed: no interval)"
+    return f"{fmt_pm(mean, std)} [{fmt(lo, 3)}, {fmt(hi, 3)}]"
+
+
+def stats_note() -> str:
+    """The footnote naming the interval and the test behind the bold cells."""
+    return (
+        f"[lo, hi]: 95% interval of the mean over seeds (Student t below "
+        f"{stats.BOOTSTRAP_FROM} seeds, percentile bootstrap of {stats.RESAMPLES:,} resamples "
+        f"from {stats.BOOTSTRAP_FROM}). Bold: per metric the best mean and every variant that "
+        f"{stats.TEST_NAME} at {stats.ALPHA} cannot tell from it (a variant with one seed "
+        "cannot be tested and is bold only when best)."
+    )
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return out + ["| " + " | ".join(r) + " |" for r in rows]
@@ -64,13 +85,12 @@ def leaderboard_rows(agg: pd.DataFrame, metrics: list[str]) -> tuple[list[str], 
     arrows = {m: "↑" if higher_is_better(m) else "↓" for m in metrics}
     header = ["#", "variant", "heads", "weighting", "seeds"]
     header += [f"{m} {arrows[m]}" for m in metrics] + ["img/s", "wall (s)"]
-    best = {m: _best(agg, m) for m in metrics}
     rows = []
     for i, (_, r) in enumerate(agg.iterrows()):
         cells = [str(i + 1), str(r["variant"]), str(r["heads"]), str(r["weighting"]), r["seeds"]]
         for m in metrics:
-            cell = fmt_pm(r[f"{m}_mean"], r[f"{m}_std"])
-            cells.append(f"**{cell}**" if r[f"{m}_mean"] == best[m] else cell)
+            cell = fmt_ci(r[f"{m}_mean"], r[f"{m}_std"], r.get(f"{m}_lo"), r.get(f"{m}_hi"))
+            cells.append(f"**{cell}**" if bool(r.get(f"{m}_best", False)) else cell)
         mark = CONTENDED if r.get("contended") else ""
         cells += [fmt_pm(r["imgs_per_s_mean"], r["imgs_per_s_std"]) + mark]
         cells += [fmt_pm(r["wall_s_mean"], r["wall_s_std"]) + mark]
@@ -105,8 +125,9 @@ def leaderboard_markdown(t: Tables, title: str = "Leaderboard", sort_by: str | N
     lines += [
         "Final metrics of each variant's generator (EMA when enabled) at its last step, "
         "mean ± std over seeds (std with ddof 1; none for one seed); ↓ lower is better, "
-        "↑ higher is better, best in bold. Only runs with status done are aggregated. "
-        + FINAL_RULE,
+        "↑ higher is better. Only runs with status done are aggregated. " + FINAL_RULE,
+        "",
+        stats_note(),
         "",
     ]
     groups = list(agg.groupby("protocol", sort=False))

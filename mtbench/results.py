@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from mtbench import contention
+from mtbench import contention, stats
 from mtbench.errors import UserError
 from mtbench.evaluate import catalogue, final
 from mtbench.io import atomic_write_bytes, write_parquet
@@ -293,7 +293,7 @@ def aggregate(t: Tables, sort_by: str | None = None) -> pd.DataFrame:
     metrics = metric_columns(runs)
     timing = phase_times(t.steps)
     keys = [*final.PROTOCOL, "variant"]
-    rows = []
+    rows, seeds = [], {}
     for key, g in runs.groupby(keys, sort=False, dropna=False):
         done = g[g["status"] == "done"]
         row = dict(zip(keys, (None if pd.isna(k) else k for k in key)))
@@ -311,6 +311,9 @@ def aggregate(t: Tables, sort_by: str | None = None) -> pd.DataFrame:
             vals = pd.to_numeric(done[col], errors="coerce").dropna()
             row[f"{col}_mean"] = vals.mean() if len(vals) else np.nan
             row[f"{col}_std"] = vals.std(ddof=1) if len(vals) > 1 else np.nan
+            if col in metrics:  # 95% interval over seeds (mtbench.stats)
+                row[f"{col}_lo"], row[f"{col}_hi"] = stats.interval(vals.to_numpy())
+                seeds[len(rows), col] = vals.to_numpy()
         tim = timing.loc[timing.index.intersection(done["run_id"])]
         for col in timing.columns:
             row[col] = tim[col].mean() if len(tim) else np.nan
@@ -318,8 +321,19 @@ def aggregate(t: Tables, sort_by: str | None = None) -> pd.DataFrame:
     agg = pd.DataFrame(rows)
     if not agg.empty:
         agg.insert(0, "protocol", _protocol_ids(agg))
+        _mark_best(agg, metrics, seeds)
         agg = agg[["protocol", "variant", *agg.columns.drop(["protocol", "variant"])]]
     return _sort(agg, sort_by or _default_sort(metrics))
+
+
+def _mark_best(agg: pd.DataFrame, metrics: list[str], seeds: dict) -> None:
+    """``<metric>_best``: per protocol, the best mean and every variant Welch's t-test cannot
+    tell from it at 0.05 (``mtbench.stats.best_and_ties``)."""
+    for m in metrics:
+        agg[f"{m}_best"] = False
+        for _, g in agg.groupby("protocol", sort=False):
+            groups = [seeds.get((i, m), np.array([])) for i in g.index]
+            agg.loc[g.index, f"{m}_best"] = stats.best_and_ties(groups, higher_is_better(m))
 
 
 def _unfinished_join_their_variant(runs: pd.DataFrame) -> pd.DataFrame:

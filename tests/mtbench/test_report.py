@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from fake_runs import FAKE, fake_run, fake_suite
 from PIL import Image
+from scipy import stats as scipy_stats
 
 from mtbench import results
 from mtbench.cli import main
@@ -32,6 +33,30 @@ def expected(variant: str, metric: str) -> tuple[float, float]:
     """Mean and std (ddof 1) over the variant's done seeds, straight from the fake values."""
     vals = np.array([m[metric] for (v, _), m in FAKE.items() if v == variant])
     return vals.mean(), (vals.std(ddof=1) if len(vals) > 1 else np.nan)
+
+
+def seed_values(variant: str, metric: str) -> np.ndarray:
+    return np.array([m[metric] for (v, _), m in FAKE.items() if v == variant])
+
+
+def expected_cell(variant: str, metric: str) -> str:
+    """mean ± std [95% t-interval], computed here with scipy; one seed says it has none."""
+    vals = seed_values(variant, metric)
+    mean, std = expected(variant, metric)
+    if np.isnan(std):
+        return f"{mean:.4g} (1 seed: no interval)"
+    lo, hi = scipy_stats.t.interval(0.95, len(vals) - 1, loc=mean, scale=std / np.sqrt(len(vals)))
+    return f"{mean:.4g} ± {std:.2g} [{lo:.3g}, {hi:.3g}]"
+
+
+def bold(best: str, variant: str, metric: str) -> bool:
+    """The best variant, and those scipy's Welch test cannot tell from it at 0.05."""
+    a, b = seed_values(best, metric), seed_values(variant, metric)
+    if variant == best:
+        return True
+    if len(a) < 2 or len(b) < 2:
+        return False
+    return scipy_stats.ttest_ind(a, b, equal_var=False).pvalue >= 0.05
 
 
 def test_csv_and_json_reports_carry_the_tables_numbers_unrounded(suite, capsys):
@@ -75,9 +100,8 @@ def test_markdown_leaderboard_cells_are_the_tables_means_and_stds(suite):
             ("precision ↑", "precision"),
             ("accuracy ↑", "accuracy"),
         ):
-            mean, std = expected(r["variant"], metric)
-            cell = f"{mean:.4g}" if np.isnan(std) else f"{mean:.4g} ± {std:.2g}"
-            assert r[col] == (f"**{cell}**" if best[col] == r["variant"] else cell)
+            cell = expected_cell(r["variant"], metric)
+            assert r[col] == (f"**{cell}**" if bold(best[col], r["variant"], metric) else cell)
     ac = next(r for r in rows if r["variant"] == "ac")
     assert ac["seeds"] == "0,1,2" and ac["img/s"] == f"{1010.0:.4g} ± {10.0:.2g}"
     timing = {r["variant"]: r for r in _md_table(md, "variant")}
@@ -225,8 +249,9 @@ def test_mixed_protocols_get_one_table_each_with_its_own_best(tmp_path):
     assert "## Protocol 1: mnist (root=/data/mnist); domain features [ffff00001111]" in md
     assert "## Protocol 2: shapes (size=16); domain features [abcdef012345], 2000 generated" in md
     assert _tables(md) == [["mnist_a"], ["shapes_a", "shapes_b"]]
-    assert md.count("**30**") == 1 and md.count("**5**") == 1  # a best per protocol
-    assert "**40**" not in md
+    one = " (1 seed: no interval)"
+    assert md.count(f"**30{one}**") == 1 and md.count(f"**5{one}**") == 1  # a best per protocol
+    assert f"**40{one}**" not in md and f"40{one}" in md
 
 
 def test_each_domain_evaluators_accuracy_is_shown_alone(tmp_path):
