@@ -75,9 +75,9 @@ def build_parser() -> Parser:
     rp.add_argument("--plots", action="store_true", help="also write PNG plots")
     rp.add_argument("--plots-dir", help="where plots go (default: --out, else the first DIR)")
     rp.add_argument("--out", help="also write the tables and leaderboard.md into this folder")
-    c = sub.add_parser("compare", help="two runs' spec differences and metrics side by side")
-    c.add_argument("run_a", help="a run folder")
-    c.add_argument("run_b", help="another run folder")
+    c = sub.add_parser("compare", help="two runs (or suite folders) side by side")
+    c.add_argument("run_a", help="a run folder, or a suite folder (means over seeds, Welch test)")
+    c.add_argument("run_b", help="another run folder, or suite folder")
     return p
 
 

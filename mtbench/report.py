@@ -69,13 +69,6 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def _best(agg: pd.DataFrame, metric: str) -> float | None:
-    vals = agg[f"{metric}_mean"].dropna()
-    if vals.empty:
-        return None
-    return vals.max() if higher_is_better(metric) else vals.min()
-
-
 CONTENDED = "†"  # marks timings measured under contention (see contention_note)
 
 
@@ -331,9 +324,13 @@ def spec_differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
 
 def compare(run_a: str | Path, run_b: str | Path) -> str:
     """Markdown: the two runs' spec differences (dotted paths) and metrics side by side."""
-    from mtbench.results import read_runs
+    from mtbench.results import is_run_dir, read_runs
 
     a, b = Path(run_a), Path(run_b)
+    if not (is_run_dir(a) and is_run_dir(b)):  # suite folders: means over seeds, Welch's test
+        from mtbench.compare_suites import compare_suites
+
+        return compare_suites(a, b)
     diffs = spec_differences(_spec_of(a), _spec_of(b))
     t = read_runs([a, b])
     ra, rb = t.runs.iloc[0], t.runs.iloc[1]
