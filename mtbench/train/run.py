@@ -424,9 +424,23 @@ def _finish(files: RunFiles, trainer: Trainer, status: str) -> None:
     trainer.check_health()
     if status == "done" and files.evaluator is not None:
         if not _training_metrics(files, step):  # a finished run resumed evaluates no more
-            files.evaluate()
+            _final_evaluation(files)
     save_grid(trainer.sampler(), files.inputs, files.rd.sample_path(step))
     files.checkpoint()
+
+
+def _final_evaluation(files: RunFiles) -> None:
+    """The end-of-training evaluation; if it fails, the trained state is saved first and the
+    message says how to evaluate it again, so no training is lost."""
+    try:
+        files.evaluate()
+    except (UserError, ValueError, RuntimeError, OSError) as exc:
+        files.checkpoint()
+        raise UserError(
+            f"the final evaluation failed ({first_line(exc)}); the trained model is kept in "
+            f"{files.rd.last} (step {files.trainer.step}); evaluate it with: "
+            f"mtbench eval {files.rd.root}"
+        ) from None
 
 
 def _summary(r, rd, trainer, files, status, error, wall_s) -> dict:
