@@ -12,7 +12,7 @@ from torch import Tensor
 
 from mtbench.api import DataInfo, DataSplits, TensorData
 from mtbench.errors import SpecError
-from mtbench.evaluate import catalogue, prdc, realstats
+from mtbench.evaluate import catalogue, prdc, realstats, weights
 from mtbench.evaluate.context import EvalContext
 from mtbench.evaluate.domain import DomainModel, load_or_train, primary_accuracy
 from mtbench.evaluate.extractor import Extractor, domain_extractor, inception_extractor
@@ -119,7 +119,10 @@ class Evaluator:
         if spec.feature_extractor == "domain":
             self.extractor = domain_extractor(self.domain) if self.domain else None
         else:
-            self.extractor = inception_extractor(spec.inception_weights)
+            path = weights.resolve(
+                spec.feature_extractor, spec.inception_weights, spec.allow_download
+            )
+            self.extractor = inception_extractor(str(path))
         self.real_digest = data_digest(self.real)
         if self.extractor is not None:
             self._warm(self.real.images, spec.metrics, None)

@@ -101,6 +101,7 @@ class EvalSpec(BaseModel):
     n_samples: int = Field(10000, ge=2, le=MAX_SAMPLES)  # generated samples per evaluation
     real_split: Literal["eval", "train"] = "eval"
     feature_extractor: Literal["domain", "inception-v3-compat"] = "domain"
+    allow_download: bool = False  # may fetch missing extractor weights into the torch hub cache
     inception_weights: PathText | None = Field(None, validate_default=True)
     kid_subset_size: int = Field(1000, ge=2, le=MAX_SAMPLES, validate_default=True)
     raw: bool = False  # also evaluate the raw (non-EMA) generator
@@ -148,11 +149,13 @@ class EvalSpec(BaseModel):
             return v
         if v is None:
             found = hub_inception_weights()
+            if found is None and info.data.get("allow_download"):
+                return None  # downloaded when the evaluator is prepared (evaluate/weights.py)
             if found is None:
                 raise _error(
                     'feature_extractor "inception-v3-compat" needs Inception weights and runs '
-                    f"are offline: set inception_weights to a local {INCEPTION_FILE} or use "
-                    'feature_extractor: "domain"'
+                    f"are offline: set inception_weights to a local {INCEPTION_FILE}, set "
+                    'allow_download: true, or use feature_extractor: "domain"'
                 )
             return str(found)
         if not Path(v).expanduser().is_file():

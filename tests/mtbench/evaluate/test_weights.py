@@ -1,0 +1,67 @@
+"""Extractor weights: a local file, the torch hub cache, or a download only when allowed; a
+local file and a download of the same bytes are one extractor identity. No network: the
+"download" reads a file:// URL of a randomly initialised network saved here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mtbench.errors import UserError
+from mtbench.evaluate import EvalSpec, weights
+from mtbench.evaluate.extractor import inception_extractor
+
+NAME = weights.INCEPTION
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty torch hub cache."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return tmp_path / "hub" / "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def random_inception(tmp_path_factory):
+    """torch-fidelity's Inception-v3, randomly initialised, saved as its state-dict file."""
+    import torch_fidelity.feature_extractor_inceptionv3 as inc
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(inc, "load_state_dict_from_url", lambda *a, **k: None)
+        m.setattr(inc.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
+        net = inc.FeatureExtractorInceptionV3(NAME, ["2048"])
+    path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_local_weights_and_allowed_download_are_one_identity(random_inception, hub, monkeypatch):
+    monkeypatch.setitem(weights.URLS, NAME, random_inception.as_uri())  # "download" = file copy
+    local = inception_extractor(str(weights.resolve(NAME, str(random_inception), False)))
+    fetched_path = weights.resolve(NAME, None, allow_download=True)
+    assert fetched_path == hub / weights.file_name(NAME) and fetched_path.is_file()
+    fetched = inception_extractor(str(fetched_path))
+    assert (local.label, local.name, local.hash) == (fetched.label, fetched.name, fetched.hash)
+    assert weights.resolve(NAME, None, allow_download=False) == fetched_path  # now cached
+
+
+def test_without_weights_and_downloads_off_one_line(hub):
+    with pytest.raises(UserError, match="downloads are off: give a local weights-inception"):
+        weights.resolve(NAME, None, allow_download=False)
+
+
+def test_offline_download_names_the_network_and_eval_weights(hub, monkeypatch):
+    monkeypatch.setitem(weights.URLS, NAME, (hub / "nowhere.pth").as_uri())  # fails like offline
+    with pytest.raises(UserError) as got:
+        weights.resolve(NAME, None, allow_download=True)
+    text = str(got.value)
+    assert text.startswith("eval.allow_download: the weights for inception-v3-compat could not")
+    assert "give eval.inception_weights" in text and "\n" not in text
+    assert not list(hub.glob("*.pth"))  # nothing half-written left
+
+
+def test_spec_allows_missing_weights_only_with_allow_download(hub):
+    with pytest.raises(ValueError, match="set allow_download: true"):
+        EvalSpec(feature_extractor=NAME)
+    spec = EvalSpec(feature_extractor=NAME, allow_download=True)
+    assert spec.inception_weights is None and spec.allow_download
