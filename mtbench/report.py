@@ -162,6 +162,8 @@ def protocol_line(r: pd.Series) -> str:
         f"{_int(r['n_fake'])} generated vs {_int(r['n_real'])} real images "
         f"({r['real_split']} split)"
     )
+    if isinstance(r.get("torch_fidelity"), str):  # recorded since torch-fidelity networks
+        text += f", resize {r.get('extractor_resize')}, torch-fidelity {r['torch_fidelity']}"
     ev = r.get("evaluator_hash")
     if isinstance(ev, str) and ev != r["extractor_hash"]:
         text += f"; domain evaluator [{ev[:12]}]"

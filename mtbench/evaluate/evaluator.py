@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import torch
+import torch_fidelity
 from torch import Tensor
 
 from mtbench.api import DataInfo, DataSplits, TensorData
@@ -237,4 +238,13 @@ class Evaluator:
             "seed": self.seed,
             "wall_s": wall,
         }
-        return [{"step": step, **r, **common, "generator": tag} for r in rows]
+        return [{"step": step, **r, **common, **self._network(r), "generator": tag} for r in rows]
+
+    def _network(self, row: dict) -> dict:
+        """How a row's features were made: resize + interpolation and torch-fidelity's version
+        (the domain evaluator takes images at their own size)."""
+        domain = row.get("feature_extractor") == "domain" or self.extractor is None
+        return {
+            "extractor_resize": "none" if domain else self.extractor.resize(),
+            "torch_fidelity": torch_fidelity.__version__,
+        }

@@ -120,6 +120,11 @@ class Extractor:
     rgb: bool  # whether 1-channel images must be repeated to 3 channels
     net: FeatureExtractorBase | None = field(default=None, compare=False, repr=False)
 
+    def resize(self) -> str:
+        """The resize torch-fidelity's network applies to its input, and its interpolation."""
+        size = getattr(type(self.net), "INPUT_IMAGE_SIZE", None)
+        return "none" if size is None else f"{size}x{size} bilinear-tf1"
+
     def layer(self, metric: str) -> str:
         """The feature layer torch-fidelity reads ``metric`` from."""
         space = feature_space(metric)  # density/coverage read FID's layer

@@ -34,6 +34,8 @@ PROTOCOL = (
     "n_real",
     "n_fake",
     "real_split",
+    "extractor_resize",
+    "torch_fidelity",
     "evaluator_hash",
 )
 EVALUATOR = "evaluator_accuracy"  # the domain evaluator's own row

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+import torch_fidelity
 
 from mtbench.api import DataInfo, DataSplits, TensorData
 from mtbench.evaluate import EvalSpec, Evaluator
@@ -18,6 +19,7 @@ CPU = torch.device("cpu")
 COLUMNS = {
     "step", "metric", "value", "std", "feature_extractor", "extractor_hash", "n_real",
     "n_fake", "real_split", "n_samples", "seed", "wall_s", "generator",
+    "extractor_resize", "torch_fidelity",
 }  # fmt: skip
 
 
@@ -50,6 +52,8 @@ def test_real_samples_score_well_and_noise_badly(
         assert row["step"] == 100 and row["generator"] == "raw" and row["seed"] == 0
         assert row["real_split"] == "eval" and row["extractor_hash"] == domain.hash
         assert row["n_samples"] == 1000  # the evaluation's draw, on per-class rows too
+        assert row["extractor_resize"] == "none"  # the domain evaluator reads 28x28 as is
+        assert row["torch_fidelity"] == torch_fidelity.__version__
     assert (good["fid"]["n_real"], good["fid"]["n_fake"]) == (2000, 1000)
     assert good["isc"]["n_real"] == 0 and good["accuracy"]["n_real"] == 0
     assert math.isnan(good["fid"]["std"]) and good["kid"]["std"] > 0
@@ -165,5 +169,6 @@ def test_inception_path_with_local_weights(tmp_path, monkeypatch):
     rows = ev.evaluate(lambda labels: real[:3], 0)  # unconditional: labels is None
     (row,) = rows
     assert row["feature_extractor"] == "inception-v3-compat" and math.isfinite(row["value"])
+    assert row["extractor_resize"] == "80x80 bilinear-tf1"  # the patched INPUT_IMAGE_SIZE
     cached = [p.name for p in (tmp_path / "cache" / "realstats").iterdir()]
     assert cached and all(row["extractor_hash"] in name for name in cached)

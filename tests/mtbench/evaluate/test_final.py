@@ -59,5 +59,7 @@ def test_protocol_names_data_extractor_counts_split_and_evaluator():
         "n_real": 600,
         "n_fake": 90,
         "real_split": "eval",
+        "extractor_resize": None,  # rows written before these columns were recorded
+        "torch_fidelity": None,
         "evaluator_hash": "h",
     }
