@@ -54,6 +54,33 @@ def _known_metric(name: str) -> str:
     return name
 
 
+BUILT = ("domain", "inception-v3-compat")  # extractors mtbench builds from data-only weights
+
+
+def installed_extractors() -> list[str]:
+    """Every extractor name: the domain evaluator and all torch-fidelity lists as installed."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    tf = [n for n in FEATURE_EXTRACTORS_REGISTRY if not n.startswith("mtbench-domain-")]
+    return ["domain", *tf]
+
+
+def _known_extractor(name: str) -> str:
+    if name in BUILT:
+        return name
+    installed = installed_extractors()
+    if name in installed:
+        raise _error(
+            f"{name!r} is a torch-fidelity extractor mtbench cannot yet build from weights it "
+            f"loads as data only; use one of {', '.join(BUILT)}"
+        )
+    raise _error(f"unknown feature extractor {name!r}; installed: {', '.join(installed)}")
+
+
+ExtractorName = Annotated[
+    str, AfterValidator(_known_extractor), WithJsonSchema({"enum": list(BUILT)})
+]
+
 MetricName = Annotated[
     str, AfterValidator(_known_metric), WithJsonSchema({"enum": catalogue.names()})
 ]
@@ -100,7 +127,7 @@ class EvalSpec(BaseModel):
     every: int = Field(0, ge=0, le=MAX_STEPS)  # evaluate every N training steps; 0 = at the end
     n_samples: int = Field(10000, ge=2, le=MAX_SAMPLES)  # generated samples per evaluation
     real_split: Literal["eval", "train"] = "eval"
-    feature_extractor: Literal["domain", "inception-v3-compat"] = "domain"
+    feature_extractor: ExtractorName = "domain"
     allow_download: bool = False  # may fetch missing extractor weights into the torch hub cache
     inception_weights: PathText | None = Field(None, validate_default=True)
     kid_subset_size: int = Field(1000, ge=2, le=MAX_SAMPLES, validate_default=True)

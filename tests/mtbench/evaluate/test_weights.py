@@ -65,3 +65,18 @@ def test_spec_allows_missing_weights_only_with_allow_download(hub):
         EvalSpec(feature_extractor=NAME)
     spec = EvalSpec(feature_extractor=NAME, allow_download=True)
     assert spec.inception_weights is None and spec.allow_download
+
+
+def test_unknown_extractor_lists_the_installed_ones():
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    with pytest.raises(ValueError) as got:
+        EvalSpec(feature_extractor="inceptoin")
+    text = str(got.value)
+    assert "unknown feature extractor 'inceptoin'; installed: domain, " in text
+    assert all(name in text for name in FEATURE_EXTRACTORS_REGISTRY if "mtbench" not in name)
+
+
+def test_a_torch_fidelity_extractor_mtbench_cannot_build_says_so():
+    with pytest.raises(ValueError, match="'dinov2-vit-s-14' is a torch-fidelity extractor mtbench"):
+        EvalSpec(feature_extractor="dinov2-vit-s-14")
