@@ -98,3 +98,13 @@ def test_bad_eval_sections_fail_before_training(
     assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 2
     assert capsys.readouterr().err.startswith(expected)
     assert not (tmp_path / "run").exists()
+
+
+def test_eval_with_dc_on_too_few_samples_is_one_line(evaluated_run, capsys):
+    before = len(pd.read_parquet(evaluated_run / "evals.parquet"))
+    assert main(["eval", str(evaluated_run), "--metrics", "dc", "--n", "5"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "dc (density/coverage, k=5) needs more than 5 samples" in line
+    assert len(pd.read_parquet(evaluated_run / "evals.parquet")) == before
+    assert main(["eval", str(evaluated_run), "--metrics", "dc", "--n", "60"]) == 0
+    assert "coverage = " in capsys.readouterr().out
