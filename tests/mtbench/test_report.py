@@ -74,6 +74,11 @@ def test_csv_and_json_reports_carry_the_tables_numbers_unrounded(suite, capsys):
                 assert np.isnan(csv.loc[variant, f"{m}_std"]) and recs[variant][f"{m}_std"] is None
             else:
                 assert recs[variant][f"{m}_std"] == pytest.approx(std, rel=1e-12)
+                n = len(seed_values(variant, m))
+                lo, hi = scipy_stats.t.interval(0.95, n - 1, loc=mean, scale=std / np.sqrt(n))
+                assert (recs[variant][f"{m}_lo"], recs[variant][f"{m}_hi"]) == pytest.approx(
+                    (lo, hi), rel=1e-12
+                )
 
 
 def _md_table(md: str, first_header: str) -> list[dict[str, str]]:
