@@ -23,9 +23,9 @@ only ever talks to these bases. What the README's plugin section leaves out:
   plugin and its package, exit 2.
 - Evaluation (in a run and ``mtbench eval``) on a data set without class labels
   (``num_classes == 0``) has no domain evaluator: it is a classifier trained on the labels.
-  Use ``eval.feature_extractor: "inception-v3-compat"`` with ``eval.inception_weights`` a local
-  copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth) for
-  fid, kid, prc and isc; ``accuracy`` and
+  Use ``eval.feature_extractor: "inception-v3-compat"`` with ``eval.weights`` a local
+  copy of torch-fidelity's Inception weights (weights-inception-2015-12-05-6726825d.pth), or
+  another torch-fidelity network (DINOv2, CLIP, VGG16), for fid, kid, prc and isc; ``accuracy`` and
   ``intra_fid`` need labels and are unavailable (evaluate a labelled variant of the data).
 """
 

@@ -363,7 +363,8 @@ def _first(s: pd.Series):
 
 def _default_sort(metrics: list[str]) -> str | None:
     heads = headline_metrics(metrics)
-    return "fid" if "fid" in heads else (heads[0] if heads else None)
+    fds = [m for m in heads if catalogue.canonical(m) == "fid"]  # fid, fd_dinov2, ...
+    return fds[0] if fds else (heads[0] if heads else None)
 
 
 def _sort(agg: pd.DataFrame, metric: str | None) -> pd.DataFrame:

@@ -8,6 +8,10 @@ here, so adding a metric touches that one file.
 A metric named in ``eval.metrics`` (``prc``) yields rows (``precision``, ``recall``,
 ``f_score``). A row may be a *family*: ``intra_fid`` also yields ``intra_fid/<class>``, and
 ``accuracy`` yields ``accuracy/<target>``; family members share the family's facts.
+
+The Fréchet distance's row says its network: ``fid`` on Inception-v3 (the name FID was given
+for) and on the domain evaluator (mtbench's FID of record), ``fd_<network>`` on any other
+(``fd_dinov2``, ``fd_clip``, ``fd_vgg16``; Stein et al. 2023 write FD_DINOv2).
 """
 
 from __future__ import annotations
@@ -101,12 +105,26 @@ def real_side(metrics: list[str] | tuple[str, ...]) -> list[str]:
     return [m for m in metrics if info(m).reads_real]
 
 
+FID_NETWORKS = ("domain", "inception-v3-compat")  # extractors whose Fréchet distance is "fid"
+
+
+def fd_row(extractor: str) -> str:
+    """The Fréchet distance's row name under ``extractor`` (``dinov2-vit-s-14``: ``fd_dinov2``)."""
+    return "fid" if extractor in FID_NETWORKS else "fd_" + extractor.split("-", 1)[0]
+
+
+def canonical(name: str) -> str:
+    """The catalogue row a row name is an instance of (``fd_dinov2`` is the ``fid`` row)."""
+    return "fid" if name.startswith("fd_") else name
+
+
 def _all_rows() -> list[Row]:
     return [r for m in _catalogue().values() for r in m.rows] + list(_EXTRA)
 
 
 def row(name: str) -> Row | None:
     """Facts of a row metric, by exact name or by its family (``accuracy/shape``)."""
+    name = canonical(name)
     family = name.split("/", 1)[0]
     for r in _all_rows():
         if r.name == name:
@@ -134,15 +152,17 @@ def is_headline(name: str) -> bool:
 def compares_with_real(name: str) -> bool:
     """Whether this row scores generated against all real images of the split (fid, kid,
     precision; not a per-class member such as ``intra_fid/red``, nor accuracy)."""
+    name = canonical(name)
     return any(m.reads_real and name in (r.name for r in m.rows) for m in _catalogue().values())
 
 
 def display_key(name: str) -> tuple:
     """Sort key: headline rows in catalogue order, family members after, the rest last."""
     order = [r.name for r in _all_rows()]
-    family = name.split("/", 1)[0]
-    if name in order:
-        return (0 if is_headline(name) else 2, order.index(name), name)
+    base = canonical(name)
+    family = base.split("/", 1)[0]
+    if base in order:
+        return (0 if is_headline(name) else 2, order.index(base), name)
     if family in order:
         return (1 if is_headline(name) else 3, order.index(family), name)
     return (1, len(order), name)
@@ -152,15 +172,16 @@ def order(names_: list[str]) -> list[str]:
     return sorted(names_, key=display_key)
 
 
-def computed_rows(metrics: list[str]) -> list[str]:
-    """Row names that ``metrics`` yield (what ``eval.best_metric`` may name)."""
-    return [r for m in metrics for r in rows_of(m)]
+def computed_rows(metrics: list[str], extractor: str = "domain") -> list[str]:
+    """Row names that ``metrics`` yield under ``extractor`` (what ``eval.best_metric`` may name)."""
+    rows = [r for m in metrics for r in rows_of(m)]
+    return [fd_row(extractor) if r == "fid" else r for r in rows]
 
 
-def yields(metrics: list[str], row_name: str) -> bool:
+def yields(metrics: list[str], row_name: str, extractor: str = "domain") -> bool:
     """Whether ``metrics`` produce ``row_name`` (exactly, or as a member of a family)."""
     family = row_name.split("/", 1)[0]
-    rows = computed_rows(metrics)
+    rows = computed_rows(metrics, extractor)
     return row_name in rows or ("/" in row_name and family in rows)
 
 

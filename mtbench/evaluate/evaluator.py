@@ -13,11 +13,12 @@ from torch import Tensor
 
 from mtbench.api import DataInfo, DataSplits, TensorData
 from mtbench.errors import SpecError
-from mtbench.evaluate import catalogue, prdc, realstats, weights
+from mtbench.evaluate import catalogue, prdc, realstats
 from mtbench.evaluate.context import EvalContext
 from mtbench.evaluate.domain import DomainModel, load_or_train, primary_accuracy
-from mtbench.evaluate.extractor import Extractor, domain_extractor, inception_extractor
+from mtbench.evaluate.extractor import Extractor, domain_extractor
 from mtbench.evaluate.hashing import data_digest
+from mtbench.evaluate.networks import resolve_extractor
 from mtbench.evaluate.spec import EvalSpec, check_against, needs_domain, resolve_cache_dir
 
 DOMAIN_DIR, REAL_STATS_DIR = "domain", "realstats"  # folders of the cache dir
@@ -120,10 +121,9 @@ class Evaluator:
         if spec.feature_extractor == "domain":
             self.extractor = domain_extractor(self.domain) if self.domain else None
         else:
-            path = weights.resolve(
-                spec.feature_extractor, spec.inception_weights, spec.allow_download
+            self.extractor = resolve_extractor(
+                spec.feature_extractor, spec.weights, spec.allow_download
             )
-            self.extractor = inception_extractor(str(path))
         self.real_digest = data_digest(self.real)
         if self.extractor is not None:
             self._warm(self.real.images, spec.metrics, None)

@@ -1,35 +1,28 @@
-"""Feature extractors as torch-fidelity sees them, built by mtbench from weights it loads itself.
+"""Feature extractors as torch-fidelity sees them: the ``Extractor`` record every row cites,
+and the domain evaluator's torch-fidelity view.
 
-torch-fidelity unpickles weight files in full (a file that names code runs it);
-so mtbench loads every weights file with ``weights_only=True`` and hands torch-fidelity the
-constructed network, never a path. ``Extractor.features`` runs one on uint8 images.
+mtbench hands torch-fidelity a constructed network, never a weights path (torch-fidelity
+unpickles weight files in full); torch-fidelity's standard networks are built in
+``mtbench.evaluate.networks``. ``Extractor.features`` runs one on uint8 images.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch_fidelity
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import get_featuresdict_from_dataset
 
-from mtbench.errors import UserError, first_line
 from mtbench.evaluate.catalogue import feature_space
 from mtbench.evaluate.domain import PRIMARY, DomainModel, load_domain
-from mtbench.evaluate.hashing import file_digest
-from mtbench.evaluate.spec import INCEPTION_FILE
-from mtbench.io import load_torch
 
 FEAT, LOGITS = "domain-feat", "domain-logits"
 DOMAIN_PREFIX = "mtbench-domain-"
-INCEPTION = "inception-v3-compat"
 
 
 class DomainFeatureExtractor(FeatureExtractorBase):
@@ -86,20 +79,6 @@ class DomainFeatureExtractor(FeatureExtractorBase):
         return tuple(by_name[k] for k in self.features_list)
 
 
-class InceptionFromState(FeatureExtractorInceptionV3):
-    """torch-fidelity's Inception-v3, built from a state dict mtbench loaded as data only.
-
-    torch-fidelity's constructor unpickles its weights file in full; it
-    is handed an in-memory copy that mtbench serialised itself from plain tensors.
-    """
-
-    def __init__(self, name: str, features_list: list[str], state: dict[str, Tensor]) -> None:
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        buf.seek(0)
-        super().__init__(name, features_list, feature_extractor_weights_path=buf)
-
-
 def register_once(name: str, cls: type[FeatureExtractorBase]) -> None:
     """Register ``cls`` as ``name`` unless already there (torch-fidelity raises on duplicates)."""
     known = FEATURE_EXTRACTORS_REGISTRY.get(name)
@@ -113,7 +92,7 @@ def register_once(name: str, cls: type[FeatureExtractorBase]) -> None:
 class Extractor:
     """One feature extractor: what rows record, and its network (every layer it provides)."""
 
-    label: str  # "domain" or "inception-v3-compat": the feature_extractor column
+    label: str  # "domain" or a torch-fidelity name: the feature_extractor column
     name: str  # its torch-fidelity name
     weights_path: str
     hash: str  # digest of its weights: the extractor_hash column
@@ -122,7 +101,7 @@ class Extractor:
 
     def resize(self) -> str:
         """The resize torch-fidelity's network applies to its input, and its interpolation."""
-        size = getattr(type(self.net), "INPUT_IMAGE_SIZE", None)
+        size = getattr(self.net, "resolution", None) or getattr(self.net, "INPUT_IMAGE_SIZE", None)
         return "none" if size is None else f"{size}x{size} bilinear-tf1"
 
     def layer(self, metric: str) -> str:
@@ -151,39 +130,6 @@ def domain_extractor(model: DomainModel) -> Extractor:
     register_once(name, DomainFeatureExtractor)
     net = _ready(DomainFeatureExtractor(name, [FEAT, LOGITS], net=model.net))
     return Extractor("domain", name, str(model.path), model.hash, rgb=False, net=net)
-
-
-def load_inception_state(path: str | Path) -> dict[str, Tensor]:
-    """Inception weights as data only (``weights_only=True``); one clear line for anything else."""
-    try:
-        state = load_torch(path)
-    except Exception as exc:  # holds code, truncated, or not a torch file
-        raise UserError(
-            f"eval.inception_weights: {path} is not a plain weights file mtbench can read as "
-            f"data ({first_line(exc)}); give the path of a local {INCEPTION_FILE}"
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise UserError(
-            f"eval.inception_weights: {path} holds no state dict of tensors; give the path of a "
-            f"local {INCEPTION_FILE}"
-        )
-    return state
-
-
-def inception_extractor(weights_path: str) -> Extractor:
-    """torch-fidelity's Inception-v3 built from local weights mtbench loaded as data only,
-    identified by the weights file's digest."""
-    state = load_inception_state(weights_path)
-    layers = list(FeatureExtractorInceptionV3.get_provided_features_list())
-    try:
-        net = _ready(InceptionFromState(INCEPTION, layers, state))
-    except RuntimeError as exc:  # load_state_dict: missing or mis-shaped tensors
-        raise UserError(
-            f"eval.inception_weights: {weights_path} does not fit Inception-v3 "
-            f"({first_line(exc)}); give the path of a local {INCEPTION_FILE}"
-        ) from None
-    digest = file_digest(weights_path)
-    return Extractor(INCEPTION, INCEPTION, str(weights_path), digest, rgb=True, net=net)
 
 
 class ImageDataset(Dataset):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mtbench.evaluate.catalogue import Row, metric
+from mtbench.evaluate.catalogue import Row, fd_row, metric
 
 if TYPE_CHECKING:
     from mtbench.evaluate.context import EvalContext
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 @metric("fid", (Row("fid", False),), reads_real=True, fidelity=True)
 def fid(ctx: EvalContext) -> list[dict]:
-    """Fréchet distance of generated vs real features (Heusel et al. 2017)."""
-    return [ctx.row("fid", *ctx.fidelity()["fid"])]
+    """Fréchet distance of generated vs real features (Heusel et al. 2017); the row is ``fid``
+    on Inception and the domain evaluator, ``fd_<network>`` on any other network."""
+    return [ctx.row(fd_row(ctx.extractor.label), *ctx.fidelity()["fid"])]
 
 
 @metric("kid", (Row("kid", False),), reads_real=True, fidelity=True)

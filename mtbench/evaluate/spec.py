@@ -31,6 +31,7 @@ ISC_SPLITS = 10  # torch-fidelity's default number of IS splits
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
 DC_NEIGHBORHOOD = 5  # k of density/coverage (mtbench.evaluate.prdc.NEAREST_K)
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's download name
+RENAMED = {"inception_weights": "weights"}  # old eval field -> its name now
 MAX_STEPS = 10**9  # bounds that keep counts inside int64 tables and runs finite in time
 MAX_BATCH = 2**16  # images per batch: far beyond any device's memory for these networks
 MAX_SAMPLES = 10**6  # generated images per evaluation (FID's usual protocol is 50,000)
@@ -54,7 +55,12 @@ def _known_metric(name: str) -> str:
     return name
 
 
-BUILT = ("domain", "inception-v3-compat")  # extractors mtbench builds from data-only weights
+def built_extractors() -> list[str]:
+    """Extractors mtbench builds from weights it loads as data only: ``domain`` and every
+    torch-fidelity network (``mtbench.evaluate.networks``; imported when asked, as it is slow)."""
+    from mtbench.evaluate.networks import buildable
+
+    return ["domain", *buildable()]
 
 
 def installed_extractors() -> list[str]:
@@ -66,20 +72,29 @@ def installed_extractors() -> list[str]:
 
 
 def _known_extractor(name: str) -> str:
-    if name in BUILT:
+    if name == "domain":
+        return name
+    built = built_extractors()
+    if name in built:
         return name
     installed = installed_extractors()
     if name in installed:
         raise _error(
             f"{name!r} is a torch-fidelity extractor mtbench cannot yet build from weights it "
-            f"loads as data only; use one of {', '.join(BUILT)}"
+            f"loads as data only; use one of {', '.join(built)}"
         )
     raise _error(f"unknown feature extractor {name!r}; installed: {', '.join(installed)}")
 
 
-ExtractorName = Annotated[
-    str, AfterValidator(_known_extractor), WithJsonSchema({"enum": list(BUILT)})
-]
+class _ExtractorEnum:
+    """JSON schema of ``eval.feature_extractor``: the buildable names, listed when asked."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict:
+        return {"enum": built_extractors()}
+
+
+ExtractorName = Annotated[str, AfterValidator(_known_extractor), _ExtractorEnum]
 
 MetricName = Annotated[
     str, AfterValidator(_known_metric), WithJsonSchema({"enum": catalogue.names()})
@@ -104,16 +119,44 @@ class DomainRecipe(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
-def hub_inception_weights() -> Path | None:
-    """torch-fidelity's Inception weights in the torch hub cache, if a past online run left them."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    return path if path.is_file() else None
+def _weights_file(name: str) -> str:
+    from mtbench.evaluate import weights  # imports torch-fidelity: only when asked
+
+    return weights.file_name(name)
 
 
-def auto_best_metric(metrics: list[str]) -> str | None:
-    """FID when computed, else the first row of the first metric, else none."""
+def _cached_weights(name: str, allow_download: bool) -> str | None:
+    """The torch hub cache's weights for ``name``; none when a download may fetch them later."""
+    from mtbench.evaluate import weights
+
+    found = weights.hub_file(name)
+    if found.is_file():
+        return str(found)
+    if allow_download:
+        return None  # fetched when the evaluator is prepared (evaluate/weights.py)
+    raise _error(
+        f'feature_extractor "{name}" needs its weights and runs are offline: set weights to '
+        f"a local {weights.file_name(name)}, set allow_download: true, or use feature_extractor: "
+        '"domain"'
+    )
+
+
+def _check_code(name: str, allow_download: bool) -> None:
+    """DINOv2's architecture is its authors' hub code: cached, or allowed to be fetched."""
+    from mtbench.evaluate import weights
+
+    code = weights.hub_code()
+    if weights.needs_code(name) and not allow_download and not (code / "hubconf.py").is_file():
+        raise _error(
+            f"{name} is built by the {weights.DINOV2_REPO} code, not in the torch hub cache "
+            f"({code}): set allow_download: true once to fetch it"
+        )
+
+
+def auto_best_metric(metrics: list[str], extractor: str = "domain") -> str | None:
+    """FID (``fd_<network>``) when computed, else the first row of the first metric, else none."""
     if "fid" in metrics:
-        return "fid"
+        return catalogue.fd_row(extractor)
     known = [m for m in metrics if m in catalogue.names()]
     return catalogue.rows_of(known[0])[0] if known and known[0] == metrics[0] else None
 
@@ -129,7 +172,8 @@ class EvalSpec(BaseModel):
     real_split: Literal["eval", "train"] = "eval"
     feature_extractor: ExtractorName = "domain"
     allow_download: bool = False  # may fetch missing extractor weights into the torch hub cache
-    inception_weights: PathText | None = Field(None, validate_default=True)
+    # The extractor's weight file; default: the torch hub cache (``mtbench.evaluate.weights``).
+    weights: PathText | None = Field(None, validate_default=True)
     kid_subset_size: int = Field(1000, ge=2, le=MAX_SAMPLES, validate_default=True)
     raw: bool = False  # also evaluate the raw (non-EMA) generator
     # Row metric that picks checkpoints/best.pt; default: "fid" if computed, else the first metric.
@@ -144,7 +188,17 @@ class EvalSpec(BaseModel):
         if isinstance(data, dict) and "best_metric" not in data:
             metrics = data.get("metrics", [])
             metrics = metrics if isinstance(metrics, list) else []
-            data = {**data, "best_metric": auto_best_metric(metrics)}
+            extractor = data.get("feature_extractor", "domain")
+            extractor = extractor if isinstance(extractor, str) else "domain"
+            data = {**data, "best_metric": auto_best_metric(metrics, extractor)}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_fields(cls, data: Any) -> Any:
+        for old, new in RENAMED.items():
+            if isinstance(data, dict) and old in data:
+                raise _error(f"{old} is now called {new}; rename the field")
         return data
 
     @field_validator("metrics")
@@ -169,28 +223,21 @@ class EvalSpec(BaseModel):
             )
         return v
 
-    @field_validator("inception_weights")
+    @field_validator("weights")
     @classmethod
     def _weights_on_disk(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("feature_extractor") != "inception-v3-compat":
+        name = info.data.get("feature_extractor")
+        if name in (None, "domain"):
             return v
-        if v is None:
-            found = hub_inception_weights()
-            if found is None and info.data.get("allow_download"):
-                return None  # downloaded when the evaluator is prepared (evaluate/weights.py)
-            if found is None:
-                raise _error(
-                    'feature_extractor "inception-v3-compat" needs Inception weights and runs '
-                    f"are offline: set inception_weights to a local {INCEPTION_FILE}, set "
-                    'allow_download: true, or use feature_extractor: "domain"'
-                )
-            return str(found)
-        if not Path(v).expanduser().is_file():
+        allow = bool(info.data.get("allow_download"))
+        v = v or _cached_weights(name, allow)
+        _check_code(name, allow)
+        if v is not None and not Path(v).expanduser().is_file():
             raise _error(
-                f"weights file '{v}' does not exist; give the path of a local {INCEPTION_FILE} "
-                'or use feature_extractor: "domain"'
+                f"weights file '{v}' does not exist; give the path of a local "
+                f'{_weights_file(name)} or use feature_extractor: "domain"'
             )
-        return str(Path(v).expanduser())
+        return v and str(Path(v).expanduser())
 
     @field_validator("kid_subset_size")
     @classmethod
@@ -209,8 +256,11 @@ class EvalSpec(BaseModel):
         metrics = info.data.get("metrics")
         if v is None or metrics is None:
             return v
-        rows = catalogue.computed_rows(metrics)
-        if catalogue.yields(metrics, v):
+        extractor = info.data.get("feature_extractor", "domain")
+        rows = catalogue.computed_rows(metrics, extractor)
+        if v == "fid":
+            v = catalogue.fd_row(extractor)  # "fid" names the Fréchet distance on any network
+        if catalogue.yields(metrics, v, extractor):
             return v
         choices = ", ".join(rows) if rows else "nothing (eval.metrics is empty)"
         raise _error(
@@ -269,7 +319,7 @@ def _label_problems(spec: EvalSpec, info: DataInfo) -> list[str]:
         if spec.feature_extractor == "domain":
             problems.append(
                 "eval.feature_extractor: the domain evaluator is a classifier and this data set "
-                'has no class labels; use "inception-v3-compat" with eval.inception_weights'
+                'has no class labels; use "inception-v3-compat" with eval.weights'
             )
         for m in ("accuracy", "intra_fid"):
             if m in spec.metrics:

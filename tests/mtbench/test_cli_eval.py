@@ -78,15 +78,15 @@ def test_eval_command_errors(tmp_path, evaluated_run, capsys):
         ({"metrics": ["kid"], "n_samples": 100, "kid_subset_size": 500}, "eval.kid_subset_size: "),
         (
             {"metrics": ["fid"], "feature_extractor": "inception-v3-compat"},
-            "eval.inception_weights: ",
+            "eval.weights: ",
         ),
         (
             {
                 "metrics": ["fid"],
-                "inception_weights": "/no/such.pth",
+                "weights": "/no/such.pth",
                 "feature_extractor": "inception-v3-compat",
             },
-            "eval.inception_weights: ",
+            "eval.weights: ",
         ),
     ],
 )

@@ -1,5 +1,5 @@
 """Files mtbench reads for evaluation never run code: planted pickles in the statistics and
-evaluator cache, and as ``eval.inception_weights``, are ignored or refused in one line."""
+evaluator cache, and as ``eval.weights``, are ignored or refused in one line."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 from helpers import tiny_spec, write_spec
 
 from mtbench.cli import main
-from mtbench.evaluate.extractor import ImageDataset, inception_extractor
+from mtbench.evaluate.extractor import ImageDataset
+from mtbench.evaluate.networks import inception_extractor
 from mtbench.io import load_torch
 
 # A cached real set's name: mtbench-real-<data digest>-domain-<evaluator digest>[-class<k>]
@@ -107,11 +108,11 @@ def test_inception_weights_payload_is_refused_in_one_line(tmp_path, capsys):
         tmp_path,
         metrics=["fid"],
         feature_extractor="inception-v3-compat",
-        inception_weights=str(weights),
+        weights=str(weights),
     )
     assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 2
     line = _one_line(capsys.readouterr().err)
-    assert line.startswith(f"eval.inception_weights: {weights} is not a plain weights file")
+    assert line.startswith(f"eval.weights: {weights} is not a plain weights file")
     assert not marker.exists()
 
 
@@ -122,11 +123,11 @@ def test_eval_of_a_run_whose_spec_names_a_payload_as_weights_is_refused(
     marker = tmp_path / "marker"
     weights = plant(tmp_path / "weights-inception.pth", marker)
     spec = json.loads((run / "spec.json").read_text())
-    spec["eval"].update(feature_extractor="inception-v3-compat", inception_weights=str(weights))
+    spec["eval"].update(feature_extractor="inception-v3-compat", weights=str(weights))
     (run / "spec.json").write_text(json.dumps(spec))
     capsys.readouterr()
     assert main(["eval", str(run)]) == 2
-    assert "eval.inception_weights:" in _one_line(capsys.readouterr().err)
+    assert "eval.weights:" in _one_line(capsys.readouterr().err)
     assert not marker.exists()
 
 
@@ -135,7 +136,7 @@ def test_weights_that_are_not_inception_are_one_line(tmp_path):
 
     path = tmp_path / "w.pth"
     torch.save({"conv.weight": torch.zeros(2, 2)}, path)
-    with pytest.raises(UserError, match="does not fit Inception-v3"):
+    with pytest.raises(UserError, match="does not fit inception-v3-compat"):
         inception_extractor(str(path))
     torch.save([1, 2, 3], path)
     with pytest.raises(UserError, match="no state dict of tensors"):

@@ -68,3 +68,10 @@ def noise_generator():
         return torch.randint(0, 256, (len(labels), 1, 28, 28), dtype=torch.uint8)
 
     return generate
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch) -> Path:
+    """An empty torch hub cache; returns its ``checkpoints`` folder."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return tmp_path / "hub" / "checkpoints"

@@ -49,3 +49,14 @@ def test_one_declaration_reaches_spec_results_and_order(declared_metric):
 def test_an_unknown_metric_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown metric 'fidd'; choose from fid, kid"):
         EvalSpec(metrics=["fid", "fidd"])
+
+
+def test_the_frechet_distance_row_names_its_network():
+    assert catalogue.fd_row("domain") == catalogue.fd_row("inception-v3-compat") == "fid"
+    assert catalogue.fd_row("dinov2-vit-l-14") == "fd_dinov2"
+    assert catalogue.fd_row("clip-vit-b-32") == "fd_clip"
+    assert catalogue.fd_row("vgg16") == "fd_vgg16"
+    assert not catalogue.higher_is_better("fd_dinov2") and catalogue.is_headline("fd_clip")
+    assert catalogue.compares_with_real("fd_dinov2")
+    assert catalogue.order(["precision", "fd_dinov2", "accuracy"])[0] == "fd_dinov2"  # fid's place
+    assert catalogue.computed_rows(["fid", "kid"], "dinov2-vit-s-14") == ["fd_dinov2", "kid"]

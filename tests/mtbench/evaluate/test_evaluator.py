@@ -163,7 +163,7 @@ def test_inception_path_with_local_weights(tmp_path, monkeypatch):
     info = DataInfo(1, 16, 0)
     s = EvalSpec(
         metrics=["fid"], n_samples=4, batch_size=4, cache_dir=str(tmp_path / "cache"),
-        feature_extractor="inception-v3-compat", inception_weights=str(weights),
+        feature_extractor="inception-v3-compat", weights=str(weights),
     )  # fmt: skip
     ev = Evaluator(s, data, info, CPU, seed=0)
     rows = ev.evaluate(lambda labels: real[:3], 0)  # unconditional: labels is None
@@ -172,3 +172,27 @@ def test_inception_path_with_local_weights(tmp_path, monkeypatch):
     assert row["extractor_resize"] == "80x80 bilinear-tf1"  # the patched INPUT_IMAGE_SIZE
     cached = [p.name for p in (tmp_path / "cache" / "realstats").iterdir()]
     assert cached and all(row["extractor_hash"] in name for name in cached)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load, as torch-fidelity uses it
+def test_clip_evaluation_names_its_frechet_distance_and_its_network(tmp_path, monkeypatch):
+    """A non-Inception torch-fidelity network end to end: the FD row is ``fd_clip``, best.pt
+    follows it, and the row records the exact network and its resize."""
+    from feature_nets import save_clip_torchscript
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    weights = save_clip_torchscript(tmp_path / "clip.pt")
+    g = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8, generator=g)
+    data = DataSplits(TensorData(real, None), TensorData(real, None))
+    s = EvalSpec(
+        metrics=["fid", "prc"], n_samples=6, batch_size=4, cache_dir=str(tmp_path / "cache"),
+        feature_extractor="clip-vit-b-32", weights=str(weights),
+    )  # fmt: skip
+    assert s.best_metric == "fd_clip"
+    ev = Evaluator(s, data, DataInfo(3, 16, 0), CPU, seed=0)
+    rows = {r["metric"]: r for r in ev.evaluate(lambda labels: real[:6], 0)}
+    assert set(rows) == {"fd_clip", "precision", "recall", "f_score"}
+    assert rows["fd_clip"]["feature_extractor"] == "clip-vit-b-32"
+    assert rows["fd_clip"]["extractor_resize"] == "32x32 bilinear-tf1"
+    assert math.isfinite(rows["fd_clip"]["value"]) and rows["precision"]["value"] == 1.0

@@ -66,20 +66,20 @@ def test_kid_subset_must_be_below_n_samples():
 def test_inception_needs_local_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # no cached copy
     loc, msg = only_error(metrics=["fid"], feature_extractor="inception-v3-compat")
-    assert loc == "inception_weights"
+    assert loc == "weights"
     assert "offline" in msg and 'feature_extractor: "domain"' in msg
     loc, msg = only_error(
-        feature_extractor="inception-v3-compat", inception_weights=str(tmp_path / "nope.pth")
+        feature_extractor="inception-v3-compat", weights=str(tmp_path / "nope.pth")
     )
-    assert loc == "inception_weights" and "nope.pth" in msg and "does not exist" in msg
+    assert loc == "weights" and "nope.pth" in msg and "does not exist" in msg
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"x")
-    spec = EvalSpec(feature_extractor="inception-v3-compat", inception_weights=str(weights))
-    assert spec.inception_weights == str(weights)
+    spec = EvalSpec(feature_extractor="inception-v3-compat", weights=str(weights))
+    assert spec.weights == str(weights)
     cached = tmp_path / "hub" / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"x")  # a copy left in the torch hub cache by an online run is used
-    assert EvalSpec(feature_extractor="inception-v3-compat").inception_weights == str(cached)
+    assert EvalSpec(feature_extractor="inception-v3-compat").weights == str(cached)
 
 
 def test_best_metric_must_be_computed():

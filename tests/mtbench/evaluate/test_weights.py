@@ -9,16 +9,9 @@ import torch
 
 from mtbench.errors import UserError
 from mtbench.evaluate import EvalSpec, weights
-from mtbench.evaluate.extractor import inception_extractor
+from mtbench.evaluate.networks import inception_extractor
 
 NAME = weights.INCEPTION
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """An empty torch hub cache."""
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    return tmp_path / "hub" / "checkpoints"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +49,7 @@ def test_offline_download_names_the_network_and_eval_weights(hub, monkeypatch):
         weights.resolve(NAME, None, allow_download=True)
     text = str(got.value)
     assert text.startswith("eval.allow_download: the weights for inception-v3-compat could not")
-    assert "give eval.inception_weights" in text and "\n" not in text
+    assert "give eval.weights" in text and "\n" not in text
     assert not list(hub.glob("*.pth"))  # nothing half-written left
 
 
@@ -64,7 +57,7 @@ def test_spec_allows_missing_weights_only_with_allow_download(hub):
     with pytest.raises(ValueError, match="set allow_download: true"):
         EvalSpec(feature_extractor=NAME)
     spec = EvalSpec(feature_extractor=NAME, allow_download=True)
-    assert spec.inception_weights is None and spec.allow_download
+    assert spec.weights is None and spec.allow_download
 
 
 def test_unknown_extractor_lists_the_installed_ones():
@@ -77,6 +70,33 @@ def test_unknown_extractor_lists_the_installed_ones():
     assert all(name in text for name in FEATURE_EXTRACTORS_REGISTRY if "mtbench" not in name)
 
 
-def test_a_torch_fidelity_extractor_mtbench_cannot_build_says_so():
-    with pytest.raises(ValueError, match="'dinov2-vit-s-14' is a torch-fidelity extractor mtbench"):
-        EvalSpec(feature_extractor="dinov2-vit-s-14")
+def test_a_torch_fidelity_extractor_mtbench_cannot_build_says_so(monkeypatch):
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    monkeypatch.setitem(FEATURE_EXTRACTORS_REGISTRY, "newnet-x", object)  # a future listing
+    with pytest.raises(ValueError, match="'newnet-x' is a torch-fidelity extractor mtbench"):
+        EvalSpec(feature_extractor="newnet-x")
+
+
+def test_the_old_field_name_says_it_was_renamed():
+    with pytest.raises(ValueError, match="inception_weights is now called weights"):
+        EvalSpec(feature_extractor=NAME, inception_weights="/w.pth")
+
+
+def test_dinov2_spec_needs_its_hub_code_or_allow_download(hub, tmp_path):
+    w = tmp_path / "w.pth"
+    w.write_bytes(b"x")
+    with pytest.raises(ValueError, match="facebookresearch/dinov2 code, not in the torch hub"):
+        EvalSpec(feature_extractor="dinov2-vit-s-14", weights=str(w))
+    assert EvalSpec(feature_extractor="dinov2-vit-s-14", weights=str(w), allow_download=True)
+    (weights.hub_code() / "hubconf.py").parent.mkdir(parents=True)
+    (weights.hub_code() / "hubconf.py").write_text("")
+    spec = EvalSpec(feature_extractor="dinov2-vit-s-14", weights=str(w), metrics=["fid", "kid"])
+    assert spec.best_metric == "fd_dinov2"  # the Fréchet distance's row names its network
+    named = EvalSpec(
+        feature_extractor="dinov2-vit-s-14", weights=str(w), metrics=["fid"], best_metric="fid"
+    )
+    assert named.best_metric == "fd_dinov2"
+    with pytest.raises(ValueError, match="'fd_clip' is not computed by eval.metrics; choose one"):
+        EvalSpec(feature_extractor="dinov2-vit-s-14", weights=str(w), metrics=["fid"],
+                 best_metric="fd_clip")  # fmt: skip
