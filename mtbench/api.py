@@ -34,13 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-KINDS: tuple[str, ...] = ("dataset", "generator", "trunk", "head", "loss", "weighting")
+from mtbench.kinds import KINDS  # noqa: F401  (re-exported: part of the plugin contract)
 
 
 class PluginConfig(BaseModel):
@@ -477,3 +478,54 @@ class WeightingPlugin(Plugin, nn.Module):
         weightings; ``scale`` applies the AMP loss scale.
         """
         scale(self.combine(terms)).backward(inputs=inputs)
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+class Job:
+    """One submitted task, as the executor that took it tracks it."""
+
+    job_id: str = ""
+
+    def done(self) -> bool:
+        raise NotImplementedError
+
+    def result(self) -> str:
+        """The task's status (``mtbench.bench.task.STATUSES``); ``failed`` if the job crashed."""
+        raise NotImplementedError
+
+
+class ExecutorPlugin(Plugin):
+    """Where a suite's runs execute: a local pool, a Slurm cluster, a Ray cluster, ...
+
+    ``submit`` hands each ``RunTask`` to the place it runs, which calls
+    ``mtbench.bench.task.execute(task, job_id)`` there; the run folders (on a filesystem the
+    workers share) stay the source of truth, so the bench decides nothing the executor could
+    get wrong. ``jobs`` is how many runs may run at once (local: processes at a time; Slurm:
+    the array's parallelism). ``out`` is the suite's folder; keep executor files under
+    ``out/.executor/<name>``.
+    """
+
+    kind: ClassVar[str] = "executor"
+    # Whether ``stop`` ends the runs (they live in this machine) or only stops waiting for them.
+    owns_runs: ClassVar[bool] = False
+
+    def __init__(self, cfg: PluginConfig, out: Path, jobs: int) -> None:
+        self.cfg, self.out, self.jobs = cfg, Path(out), jobs
+
+    def check(self) -> None:
+        """Raise ``UserError`` (one line) when the executor cannot run anything here."""
+
+    def submit(self, tasks: list) -> list[Job]:
+        raise NotImplementedError
+
+    def stop(self, forward: bool) -> None:
+        """The bench was interrupted (Ctrl-C, or SIGTERM when ``forward``): let running runs
+        checkpoint and stop, if this executor owns them; cluster jobs carry on."""
+
+    def cancel(self, job_ids: list[str]) -> None:
+        """Cancel queued and running jobs of this executor by id (``mtbench bench --cancel``)."""
+
+    def close(self) -> None:
+        """Release what ``check``/``submit`` opened (pools, cluster connections)."""

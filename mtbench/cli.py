@@ -9,6 +9,7 @@ import sys
 
 from mtbench.allocator import keep_freed_memory
 from mtbench.errors import UserError
+from mtbench.kinds import KINDS
 
 EXIT_USER = 2
 EXIT_INTERRUPTED = 130
@@ -48,7 +49,7 @@ def build_parser() -> Parser:
     ls.add_argument(
         "kind",
         nargs="?",
-        choices=["dataset", "generator", "trunk", "head", "loss", "weighting"],
+        choices=list(KINDS),
         help="only plugins of this kind",
     )
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -66,6 +67,15 @@ def build_parser() -> Parser:
     b.add_argument("--jobs", type=_positive, default=1, help="runs at a time, one process each")
     b.add_argument("--only", nargs="+", metavar="VARIANT", help="run these variants only")
     b.add_argument("--dry-run", action="store_true", help="resolve and list what would run")
+    b.add_argument("--executor", default="local", help="where runs execute: local, slurm, ray")
+    b.add_argument(
+        "--set", action="append", default=[], metavar="executor.KEY=VALUE", help="executor option"
+    )
+    b.add_argument("--detach", action="store_true", help="submit and return (cluster executors)")
+    b.add_argument("--status", action="store_true", help="what is done, running, queued, failed")
+    b.add_argument(
+        "--cancel", action="store_true", help="cancel the suite's queued and running runs"
+    )
     rp = sub.add_parser("report", help="leaderboard of suite results or run folders")
     rp.add_argument("dirs", nargs="+", metavar="DIR", help="run folders or suite results folders")
     rp.add_argument(
@@ -252,24 +262,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mtbench.bench import load_suite, plan_actions, run_suite
+    from mtbench.bench import executors, load_suite, plan_actions, run_suite, status
     from mtbench.registry import Registry
 
-    suite = load_suite(args.suite, Registry.discover(), args.only)
+    registry = Registry.discover()
+    suite = load_suite(args.suite, registry, args.only)
     out = Path(args.out or f"runs/{suite.spec.name}")
+    executor = executors.make(registry, args.executor, args.set, out, args.jobs)
     if args.dry_run:
         for run_id, action in plan_actions(suite, out):
-            print(f"{action:<7} {out / run_id}")
+            print(f"{action:<9} {out / run_id}")
         return 0
-    result = run_suite(suite, out, args.jobs)
+    if args.status:
+        print(status.render(status.rows(suite, out)), end="")
+        return 0
+    if args.cancel:
+        return _cancel(suite, out, registry, args)
+    result = run_suite(suite, out, args.jobs, executor=executor, detach=args.detach)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
     print(f"suite {suite.spec.name}: {counts or 'nothing to do'}; tables in {out}")
+    if result.detached:
+        print(
+            f"{result.detached} runs left queued or running on {args.executor}; "
+            f"see them with: mtbench bench {args.suite} --out {out} --status",
+            file=sys.stderr,
+        )
     if result.interrupted:
         print(
             f"interrupted; continue with: mtbench bench {args.suite} --out {out}", file=sys.stderr
         )
         return EXIT_INTERRUPTED
     return 1 if result.counts.get("failed") else 0
+
+
+def _cancel(suite, out, registry, args: argparse.Namespace) -> int:
+    """Mark the suite's unfinished runs cancelled; cancel their jobs where they were sent."""
+    from mtbench.bench import executors, status
+
+    by_executor = status.request_cancel(suite, out)
+    for name, ids in by_executor.items():
+        settings = args.set if name == args.executor else []
+        executors.make(registry, name, settings, out, args.jobs).cancel(ids)
+    n = sum(len(v) for v in by_executor.values())
+    print(f"cancel requested for the unfinished runs of {suite.spec.name} ({n} jobs)")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import pluggy
 
 from mtbench.api import (
     DatasetPlugin,
+    ExecutorPlugin,
     GeneratorPlugin,
     HeadPlugin,
     LossFamily,
@@ -50,6 +51,11 @@ def mtbench_weightings() -> list[type[WeightingPlugin]]:
     """Loss weighting plugin classes this module provides."""
 
 
+@hookspec
+def mtbench_executors() -> list[type[ExecutorPlugin]]:
+    """Suite executor plugin classes (where a suite's runs execute) this module provides."""
+
+
 HOOK_OF_KIND = {
     "dataset": "mtbench_datasets",
     "generator": "mtbench_generators",
@@ -57,4 +63,5 @@ HOOK_OF_KIND = {
     "head": "mtbench_heads",
     "loss": "mtbench_losses",
     "weighting": "mtbench_weightings",
+    "executor": "mtbench_executors",
 }

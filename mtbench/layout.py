@@ -40,10 +40,14 @@ class RunDir:
     ERROR = "error.txt"  # a failed run's stderr tail (written by the bench)
     STDOUT = "stdout.txt"
     STDERR = "stderr.txt"
-    LOCK = ".lock"  # held while a bench process runs this folder
+    LOCK = ".lock"  # the lease of whoever runs this folder (mtbench.lease), on any machine
+    JOB = "job.json"  # the executor and job id a bench submitted this run as
+    CANCEL = "cancel"  # asks a queued or running run of this folder to stop (bench --cancel)
+    LAUNCH = "launch.json"  # rank 0's decision, which the other ranks of a cluster job follow
     MARKERS = (SPEC, SUMMARY, RUN_SPEC)  # any of these makes a folder a run folder
     WRITTEN = (SPEC, STEPS, EVALS, SUMMARY, SAMPLES, CHECKPOINTS, TB)  # what ``mtbench run`` writes
-    BENCH_FILES = (RUN_SPEC, BENCH, ERROR, STDOUT, STDERR, LOCK)  # what a bench puts beside them
+    # what a bench puts beside them
+    BENCH_FILES = (RUN_SPEC, BENCH, ERROR, STDOUT, STDERR, LOCK, JOB, CANCEL, LAUNCH)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -102,6 +106,7 @@ class SuiteDir:
 
     SUITE = "suite.json"  # the suite spec and every bench session (command, machine, times)
     TABLES_LOCK = ".tables.lock"  # serializes table regeneration
+    EXECUTOR_FILES = ".executor"  # what an executor keeps for itself (submitit's job folders)
     LEADERBOARD = "leaderboard.md"
     README = "README.md"
     SAMPLES = "samples"  # samples/<variant>.png in a published folder

@@ -23,6 +23,7 @@ BASE_OF_KIND = {
     "head": "HeadPlugin",
     "loss": "LossFamily or Regularizer",
     "weighting": "WeightingPlugin",
+    "executor": "ExecutorPlugin",
 }
 
 # spec-section fields the core consumes before a plugin's Config sees the rest (HeadSpec)
