@@ -141,11 +141,12 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mtbench import spec
+    from mtbench import lease, spec
     from mtbench.registry import Registry
     from mtbench.rundir import default_out
     from mtbench.train.run import run
 
+    lease.adopt_from_env()  # a bench's run keeps its folder's lease fresh while it trains
     registry = Registry.discover()
     resolved = spec.load(args.spec, registry, _overrides(args))
     summary = run(resolved, registry, resolved.spec.out, resume=args.resume)

@@ -20,7 +20,6 @@ from mtbench.bench import folders
 from mtbench.bench.suite import Suite
 from mtbench.bench.tables import session_start, write_suite_tables
 from mtbench.bench.task import RunTask
-from mtbench.io import write_json
 from mtbench.layout import RunDir
 
 
@@ -97,7 +96,7 @@ def _submit_and_wait(suite, out, jobs, since, executor, result, progress, poll_s
         tasks = _tasks(suite, out, jobs, since, executor.name, result, bar)
         submitted = executor.submit(tasks) if tasks else []
         for task, job in zip(tasks, submitted, strict=True):
-            _record_job(task, job, executor.name)
+            folders.record_job(RunDir(task.root), executor.name, str(job.job_id))
         if detach:
             result.detached = len(submitted)
             return
@@ -127,13 +126,6 @@ def _tasks(suite, out, jobs, since, name, result, bar) -> list[RunTask]:
             RunTask(p.run_id, root, suite.spec.name, p.variant, p.seed, p.spec, jobs, since, name)
         )
     return tasks
-
-
-def _record_job(task: RunTask, job: Job, executor: str) -> None:
-    rd = RunDir(task.root)
-    rd.root.mkdir(parents=True, exist_ok=True)
-    record = {"executor": executor, "job_id": str(job.job_id), "submitted": folders.now()}
-    write_json(rd.file(RunDir.JOB), record)
 
 
 def _wait(pending: list[tuple[RunTask, Job]], out, result, bar, poll_s) -> None:

@@ -93,6 +93,15 @@ def tail(path: Path, n: int) -> str:
     return "\n".join(lines[-n:]) + "\n"
 
 
+def record_job(rd: RunDir, executor: str, job_id: str) -> None:
+    """Say in the run folder which job of which executor carries it out (``job.json``)."""
+    from mtbench.io import write_json
+
+    rd.root.mkdir(parents=True, exist_ok=True)
+    record = {"executor": executor, "job_id": job_id, "submitted": now()}
+    write_json(rd.file(RunDir.JOB), record)
+
+
 def cancel_requested(rd: RunDir) -> bool:
     return rd.file(RunDir.CANCEL).exists()
 

@@ -18,9 +18,10 @@ from pydantic import Field
 
 from mtbench import hookimpl
 from mtbench.api import ExecutorPlugin, Job, PluginConfig
+from mtbench.bench.folders import record_job
 from mtbench.bench.task import RunTask, execute, execute_rank, running, signal_running
 from mtbench.errors import UserError
-from mtbench.layout import SuiteDir
+from mtbench.layout import RunDir, SuiteDir
 
 CHECKPOINT_WAIT_S = 120.0  # how long a preempted job waits for its run to checkpoint
 
@@ -37,6 +38,33 @@ class SubmititJob(Job):
             return self.job.result()
         except Exception:  # the job itself died (node failure, out of memory, cancelled)
             return "failed"
+
+
+class Throttled(Job):
+    """A task for submitit's stand-ins on this machine, which start every job at once: it is
+    submitted when one of ``jobs`` slots frees (on Slurm, the array's parallelism does this)."""
+
+    def __init__(self, slots: _Slots, task: RunTask) -> None:
+        self.slots, self.task, self.job, self.job_id = slots, task, None, "waiting"
+
+    def done(self) -> bool:
+        self.slots.fill()
+        return self.job is not None and self.job.done()
+
+    def result(self) -> str:
+        return SubmititJob.result(self)
+
+
+class _Slots:
+    def __init__(self, executor, jobs: int) -> None:
+        self.executor, self.jobs, self.waiting = executor, jobs, []
+
+    def fill(self) -> None:
+        busy = sum(t.job is not None and not t.job.done() for t in self.waiting)
+        for t in [t for t in self.waiting if t.job is None][: max(0, self.jobs - busy)]:
+            t.job = self.executor.submit(RunInJob(), t.task)
+            t.job_id = str(t.job.job_id)
+            record_job(RunDir(t.task.root), "slurm", t.job_id)
 
 
 def _submitit():
@@ -119,7 +147,9 @@ class SlurmExecutor(ExecutorPlugin):
 
     def _executor(self):
         folder = self.out / SuiteDir.EXECUTOR_FILES / "slurm" / "%j"
-        ex = _submitit().AutoExecutor(folder=folder, cluster=self.cfg.cluster)
+        ex = _submitit().AutoExecutor(
+            folder=folder, cluster=self.cfg.cluster, slurm_max_num_timeout=self.cfg.max_requeues
+        )
         ex.update_parameters(**self._parameters())
         return ex
 
@@ -133,7 +163,6 @@ class SlurmExecutor(ExecutorPlugin):
             nodes=1,
             cpus_per_task=c.cpus_per_run,
             slurm_array_parallelism=self.jobs,
-            slurm_max_num_timeout=c.max_requeues,
         )
         if c.gpus_per_run:
             params["gpus_per_node"] = c.gpus_per_run
@@ -147,8 +176,12 @@ class SlurmExecutor(ExecutorPlugin):
         return params
 
     def submit(self, tasks: list[RunTask]) -> list[Job]:
-        jobs = self._executor().map_array(RunInJob(), tasks)
-        return [SubmititJob(j) for j in jobs]
+        if self.cfg.cluster == "slurm":
+            return [SubmititJob(j) for j in self._executor().map_array(RunInJob(), tasks)]
+        slots = _Slots(self._executor(), self.jobs)
+        slots.waiting = [Throttled(slots, t) for t in tasks]
+        slots.fill()
+        return list(slots.waiting)
 
     def cancel(self, job_ids: list[str]) -> None:
         if self.cfg.cluster == "slurm" and job_ids:
