@@ -20,6 +20,7 @@ from mtbench.bench import folders
 from mtbench.bench.suite import Suite
 from mtbench.bench.tables import session_start, write_suite_tables
 from mtbench.bench.task import RunTask
+from mtbench.errors import UserError
 from mtbench.layout import RunDir
 
 
@@ -66,6 +67,11 @@ def run_suite(
     ``jobs`` at a time); write the suite tables."""
     out = Path(out)
     executor = executor or default_executor(out, jobs)
+    if detach and executor.owns_runs:
+        raise UserError(
+            f"--detach: the {executor.name} executor's runs live in this command; use a "
+            "cluster executor (--executor slurm) to submit and return"
+        )
     executor.check()
     out.mkdir(parents=True, exist_ok=True)
     result = BenchResult(out)

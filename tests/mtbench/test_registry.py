@@ -33,7 +33,15 @@ def test_unknown_loss_lists_installed_losses(registry):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_has_a_plural(kind):
-    assert plural(kind) in {"datasets", "generators", "trunks", "heads", "losses", "weightings", "executors"}
+    assert plural(kind) in {
+        "datasets",
+        "generators",
+        "trunks",
+        "heads",
+        "losses",
+        "weightings",
+        "executors",
+    }
 
 
 class _Head(HeadPlugin):

@@ -12,6 +12,21 @@ from helpers import tiny_spec
 
 @pytest.fixture
 def suite_2x2(tmp_path) -> Path:
+    return _write_suite(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def local_outcome(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The 2x2 suite through the local pool, once per session: what every executor must match."""
+    from mtbench.cli import main
+
+    folder = tmp_path_factory.mktemp("local_suite")
+    out = folder / "out"
+    assert main(["bench", str(_write_suite(folder)), "--out", str(out), "--jobs", "2"]) == 0
+    return suite_outcome(out)
+
+
+def _write_suite(tmp_path: Path) -> Path:
     base = tiny_spec()
     base["train"]["steps"] = 4
     suite = {

@@ -24,10 +24,11 @@ def _bench(suite, out, *extra) -> int:
 
 
 @pytest.mark.slow
-def test_slurm_jobs_give_the_same_suite_as_the_local_pool(tmp_path, suite_2x2, outcome):
-    assert _bench(suite_2x2, tmp_path / "local") == 0
+def test_slurm_jobs_give_the_same_suite_as_the_local_pool(
+    tmp_path, suite_2x2, outcome, local_outcome
+):
     assert _bench(suite_2x2, tmp_path / "slurm", *SLURM_HERE) == 0
-    runs_l, steps_l = outcome(tmp_path / "local")
+    runs_l, steps_l = local_outcome
     runs_s, steps_s = outcome(tmp_path / "slurm")
     pd.testing.assert_frame_equal(runs_l, runs_s)
     assert (runs_s["status"] == "done").all() and len(runs_s) == 4
