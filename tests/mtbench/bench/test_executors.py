@@ -27,7 +27,8 @@ def suite(tmp_path):
         (["--executor", "slurn"], "--executor: unknown executor 'slurn'; did you mean 'slurm'?"),
         (
             ["--executor", "slurm", "--set", "executor.partiton=gpu"],
-            "executor.partiton: Extra inputs are not permitted (executor slurm; mtbench list executor)",
+            "executor.partiton: Extra inputs are not permitted (executor slurm; "
+            "mtbench list executor)",
         ),
         (
             ["--executor", "slurm", "--set", "executor.gpus_per_run=two"],
