@@ -40,7 +40,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-KINDS: tuple[str, ...] = ("dataset", "generator", "trunk", "head", "loss", "weighting")
+from mtbench.kinds import KINDS  # noqa: F401  (re-exported: the registry's kinds)
 
 
 class PluginConfig(BaseModel):
@@ -266,12 +266,13 @@ class PenaltyContext:
 class Regularizer(Plugin):
     """A D-side penalty (WGAN-GP, R1, R2) or a differentiable augmentation (DiffAugment).
 
-    Same kind as loss families ("loss"), listed under the spec's ``regularizers``. Penalties
-    return named terms from ``d_terms``; augmentations transform every image D sees, real
-    and fake, in both steps.
+    Its own kind ("regularizer", hook ``mtbench_regularizers``), listed under the spec's
+    ``regularizers``. Penalties return named terms from ``d_terms``, which weightings never
+    re-weight (their gamma/lambda stays as configured); augmentations transform every image D
+    sees, real and fake, in both steps.
     """
 
-    kind: ClassVar[str] = "loss"
+    kind: ClassVar[str] = "regularizer"
     needs_real_grad: ClassVar[bool] = False  # real images get requires_grad in the D step
     needs_fake_grad: ClassVar[bool] = False
 

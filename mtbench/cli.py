@@ -9,6 +9,7 @@ import sys
 
 from mtbench.allocator import keep_freed_memory
 from mtbench.errors import UserError
+from mtbench.kinds import KINDS
 
 EXIT_USER = 2
 EXIT_INTERRUPTED = 130
@@ -48,7 +49,7 @@ def build_parser() -> Parser:
     ls.add_argument(
         "kind",
         nargs="?",
-        choices=["dataset", "generator", "trunk", "head", "loss", "weighting"],
+        choices=list(KINDS),
         help="only plugins of this kind",
     )
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")

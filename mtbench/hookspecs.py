@@ -13,6 +13,7 @@ from mtbench.api import (
     GeneratorPlugin,
     HeadPlugin,
     LossFamily,
+    Regularizer,
     TrunkPlugin,
     WeightingPlugin,
 )
@@ -46,6 +47,11 @@ def mtbench_losses() -> list[type[LossFamily]]:
 
 
 @hookspec
+def mtbench_regularizers() -> list[type[Regularizer]]:
+    """Regularizer plugin classes (penalties, augmentations) this module provides."""
+
+
+@hookspec
 def mtbench_weightings() -> list[type[WeightingPlugin]]:
     """Loss weighting plugin classes this module provides."""
 
@@ -56,5 +62,6 @@ HOOK_OF_KIND = {
     "trunk": "mtbench_trunks",
     "head": "mtbench_heads",
     "loss": "mtbench_losses",
+    "regularizer": "mtbench_regularizers",
     "weighting": "mtbench_weightings",
 }

@@ -33,7 +33,15 @@ def test_unknown_loss_lists_installed_losses(registry):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_has_a_plural(kind):
-    assert plural(kind) in {"datasets", "generators", "trunks", "heads", "losses", "weightings"}
+    assert plural(kind) in {
+        "datasets",
+        "generators",
+        "trunks",
+        "heads",
+        "losses",
+        "regularizers",
+        "weightings",
+    }
 
 
 class _Head(HeadPlugin):
@@ -170,6 +178,7 @@ BUILTIN = {
     "trunk": {"dcgan"},
     "head": {"adversarial", "aux_classifier", "projection"},
     "loss": {"ns", "hinge"},
+    "regularizer": {"r1", "r2", "gradient_penalty", "diffaugment"},
     "weighting": {"fixed"},
 }
 

@@ -59,3 +59,11 @@ def test_penalty_without_a_scoring_head_is_an_error(tmp_path, capsys):
     s["regularizers"] = [{"type": "r1"}]
     assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 2
     assert "regularizers: penalties need a head with a real/fake score" in capsys.readouterr().err
+
+
+def test_regularizers_are_their_own_kind(capsys):
+    assert main(["list", "regularizer"]) == 0
+    listed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert {"r1", "r2", "gradient_penalty", "diffaugment"} <= listed
+    assert main(["list", "loss"]) == 0
+    assert "r1" not in {line.split()[1] for line in capsys.readouterr().out.splitlines()}

@@ -7,8 +7,8 @@ import pytest
 import torch
 from penalties import linear_context
 
-from mtbench_plugins.losses.r1 import R1
-from mtbench_plugins.losses.r2 import R2
+from mtbench_plugins.regularizers.r1 import R1
+from mtbench_plugins.regularizers.r2 import R2
 
 
 @pytest.mark.parametrize("cls", [R1, R2])

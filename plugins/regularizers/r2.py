@@ -8,7 +8,7 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import PenaltyContext, Regularizer
-from mtbench_plugins.losses.r1 import R1
+from mtbench_plugins.regularizers.r1 import R1
 
 
 class R2(R1):
@@ -24,5 +24,5 @@ class R2(R1):
 
 
 @hookimpl
-def mtbench_losses() -> list[type[Regularizer]]:
+def mtbench_regularizers() -> list[type[Regularizer]]:
     return [R2]

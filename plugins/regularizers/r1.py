@@ -47,5 +47,5 @@ class R1(Regularizer):
 
 
 @hookimpl
-def mtbench_losses() -> list[type[Regularizer]]:
+def mtbench_regularizers() -> list[type[Regularizer]]:
     return [R1]
