@@ -253,6 +253,15 @@ class PenaltyContext:
     fake: Side
     side_score: Callable[[Side], Tensor | None]  # sum of heads' real/fake scores on a side
     score: Callable[[Tensor, Tensor | None], Tensor]  # (images, labels) -> (B,) score
+    # The un-augmented images each side's D input was made from (leaves with requires_grad
+    # when a penalty reads that side); None: the side's own image (no augmentation).
+    real_source: Tensor | None = None
+    fake_source: Tensor | None = None
+
+    def source(self, side: str) -> Tensor:
+        """The un-augmented ``"real"`` or ``"fake"`` images: R1/R2 differentiate by these."""
+        own = self.real_source if side == "real" else self.fake_source
+        return own if own is not None else getattr(self, side).images["image"]
 
     @cached_property
     def real_score(self) -> Tensor | None:

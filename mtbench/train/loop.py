@@ -92,17 +92,14 @@ class Trainer:
         with tm("d_fwd"), self.autocast:
             with torch.no_grad():
                 out, x = self._fake(n)
-                real_img = regs.augment(batch.images["image"], self.gen)
-                fake_img = regs.augment(out["image"], self.gen)
-            real_grad, fake_grad = regs.input_grads(self.step)
-            real_img.requires_grad_(real_grad)
-            fake_img.requires_grad_(fake_grad)
+            inputs = regs.d_inputs(batch.images["image"], out["image"], self.gen, self.step)
+            real_img, fake_img = inputs.real, inputs.fake
             rf, ff = self.D.features(real_img, fake_img)
             real = Side({**batch.images, "image": real_img}, batch.labels, batch.targets, rf)
             fake = self._fake_side({**out, "image": fake_img}, x, ff)
             terms = self.D.d_terms(real, fake)
             if regs:
-                terms.update(regs.d_terms(self.D, real, fake, self.step))
+                terms.update(regs.d_terms(self.D, real, fake, self.step, inputs))
         self.guard.watch(terms, self.step, "D", now=timed)
         with tm("d_bwd"):
             self.opt_d.zero_grad(set_to_none=True)

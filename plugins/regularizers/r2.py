@@ -12,7 +12,7 @@ from mtbench_plugins.regularizers.r1 import R1
 
 
 class R2(R1):
-    """gamma/2 * E ||grad_x D(G(z))||^2 on fake images."""
+    """gamma/2 * E ||grad_x D(G(z))||^2 on fake images, x before augmentation (as R1)."""
 
     name: ClassVar[str] = "r2"
     description: ClassVar[str] = "R2 gradient penalty on generated images (Mescheder et al. 2018)"
@@ -20,7 +20,7 @@ class R2(R1):
     needs_fake_grad: ClassVar[bool] = True
 
     def scored(self, ctx: PenaltyContext) -> tuple[Tensor, Tensor]:
-        return ctx.fake_score, ctx.fake.images["image"]
+        return ctx.fake_score, ctx.source("fake")
 
 
 @hookimpl
