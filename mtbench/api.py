@@ -230,6 +230,9 @@ class LossFamily(Plugin):
     # adaptive weightings such as uncertainty weighting must not learn weights for those.
     d_bounded: ClassVar[bool] = True
     g_bounded: ClassVar[bool] = True
+    # Whether its terms are squared errors (a Gaussian likelihood, LSGAN) rather than
+    # cross-entropies: uncertainty weighting picks Kendall et al.'s form by this.
+    regression: ClassVar[bool] = False
 
     def __init__(self, cfg: PluginConfig) -> None:
         self.cfg = cfg
@@ -371,6 +374,11 @@ class HeadPlugin(Plugin, nn.Module):
         """Names of this head's terms of ``player`` that can go below zero (see LossFamily)."""
         return set()
 
+    def regression_terms(self, player: Literal["d", "g"]) -> set[str]:
+        """Names of this head's terms of ``player`` that are regression losses (squared or
+        absolute errors, Gaussian NLL); the rest count as classification (cross-entropy)."""
+        return set()
+
 
 # ----------------------------------------------------------------------------- weighting
 
@@ -385,6 +393,12 @@ class WeightingContext:
     player: Literal["d", "g"] = "d"
     seed: int = 0  # the run's seed (spec ``seed``)
     device: torch.device | str = "cpu"  # where the player's terms live
+    # Regularizer penalties: they keep their base weight (1; gamma/lambda is inside the term),
+    # whatever the weighting, so a penalty's configured strength never drifts.
+    fixed: frozenset[str] = frozenset()
+    # Terms that are regression losses (``HeadPlugin.regression_terms``), for weightings whose
+    # form depends on the kind of likelihood (uncertainty weighting).
+    regression: frozenset[str] = frozenset()
 
 
 PLAYER_STREAM = {"d": 1, "g": 2}
@@ -399,7 +413,8 @@ class WeightingPlugin(Plugin, nn.Module):
     """Turns one player's named terms into gradients; one instance per player (D and G).
 
     ``base`` holds the spec's fixed weight of each term (the head's ``weight`` in D,
-    ``g_weight`` in G; 1 for regularizer penalties, which a weighting must not re-weight).
+    ``g_weight`` in G; 1 for regularizer penalties, which a weighting must not re-weight: they
+    are listed in ``ctx.fixed``).
     ``ctx`` says which player this instance weights, and seeds ``generator()``.
 
     When the core calls what: once per update of its player (each of ``train.d_steps`` D

@@ -92,7 +92,13 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
             r.weighting.cfg,
             base,
             disc.unbounded_terms(player),
-            ctx=WeightingContext(player, r.spec.seed, device),
+            ctx=WeightingContext(
+                player,
+                r.spec.seed,
+                device,
+                fixed=frozenset(regs.term_names() if player == "d" else ()),
+                regression=disc.regression_terms(player),
+            ),
         ).to(device)
         for player, base in (("d", d_base), ("g", g_base))
     )

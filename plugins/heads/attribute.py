@@ -72,6 +72,9 @@ class AttributeHead(HeadPlugin):
             return F.cross_entropy(out, target.long())
         return F.mse_loss(out, target.to(out.dtype).reshape(out.shape))
 
+    def regression_terms(self, player: str) -> set[str]:
+        return {n for n, kind in self.kinds.items() if kind == "continuous"}  # MSE
+
     def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
         missing = [n for n in self.tasks if n not in real.targets]
         if missing:

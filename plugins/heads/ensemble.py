@@ -234,6 +234,11 @@ class EnsembleHead(HeadPlugin):
         the default aggregator. One more member pass on the side's images when separate."""
         return self.logits(side).mean(0)
 
+    def regression_terms(self, player: str) -> set[str]:
+        if not self.loss.regression:
+            return set()
+        return {f"d{i}" for i in range(self.cfg.k)} if player == "d" else {"adv"}
+
     def unbounded_terms(self, player: str) -> set[str]:
         if player == "d":
             return set() if self.loss.d_bounded else {f"d{i}" for i in range(self.cfg.k)}

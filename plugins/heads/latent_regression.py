@@ -83,6 +83,9 @@ class LatentRegressionHead(HeadPlugin):
             layers = [nn.Linear(ctx.feature_dim, width)]
         self.q = maybe_sn(nn.Sequential(*layers), cfg.spectral_norm)
 
+    def regression_terms(self, player: Literal["d", "g"]) -> set[str]:
+        return {"cont"} if self.cfg.continuous else set()  # a Gaussian NLL
+
     def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
         return {"cont"} if self.cfg.continuous else set()  # a Gaussian NLL can go below zero
 

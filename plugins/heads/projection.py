@@ -46,6 +46,9 @@ class ProjectionHead(HeadPlugin):
     def score(self, side: Side) -> Tensor:
         return self.logits(side)
 
+    def regression_terms(self, player: str) -> set[str]:
+        return {"adv"} if self.loss.regression else set()
+
     def unbounded_terms(self, player: str) -> set[str]:
         bounded = self.loss.d_bounded if player == "d" else self.loss.g_bounded
         return set() if bounded else {"adv"}

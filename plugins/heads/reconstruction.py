@@ -99,6 +99,9 @@ class ReconstructionHead(HeadPlugin):
     def distance(self, a: Tensor, b: Tensor) -> Tensor:
         return F.l1_loss(a, b) if self.cfg.norm == "l1" else F.mse_loss(a, b)
 
+    def regression_terms(self, player: str) -> set[str]:
+        return {"rec_real" if player == "d" else "rec_fake"}
+
     def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
         target = real.images.get(self.cfg.target)
         if target is None:
