@@ -174,6 +174,11 @@ class GeneratorPlugin(Plugin, nn.Module):
         d = self.ctx.data
         return {"image": (d.channels, d.size, d.size)}
 
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters every output depends on, in forward order: gradient-based weightings
+        (GradNorm) balance on the last of them. All of them unless outputs have own branches."""
+        return list(self.parameters())
+
     def forward(self, z: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
         raise NotImplementedError
 

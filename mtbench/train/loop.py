@@ -40,7 +40,7 @@ class Trainer:
         d_own = [q for q in self.D.parameters() if id(q) not in g_ids]
         self.d_params = [*d_own, *parts.d_weighting.parameters()]
         self.d_shared = list(self.D.trunk.parameters())
-        self.g_shared = list(self.G.parameters())
+        self.g_shared = self.G.shared_parameters()
         self.opt_g = torch.optim.Adam(self.g_params, lr=t.g.lr, betas=t.g.betas)
         self.opt_d = torch.optim.Adam(self.d_params, lr=t.d.lr, betas=t.d.betas)
         self.ema = EMA(self.G, t.ema_decay) if t.ema_decay > 0 else None
