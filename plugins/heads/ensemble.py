@@ -67,9 +67,12 @@ class EnsembleHead(HeadPlugin):
 
     The multi-discriminator D of MT-CGAN's MultiHeadDis. G-step aggregators over the K
     generator losses L_k: ``mean``; ``max``; ``gman`` (GMAN, Durugkar et al. 2017,
-    "Generative multi-adversarial networks"): sum_k softmax(lambda * L)_k L_k, the weights
-    computed from the detached losses so G follows a convex combination of the members'
-    gradients (lambda = 0 is the mean, lambda -> inf the max); ``gman_learned`` (GMAN*): lambda =
+    "Generative multi-adversarial networks", ICLR, Sec. 3.1): F = sum_k softmax(lambda * L)_k L_k,
+    differentiated whole as the paper's soft-discriminator objective, the softmax weights in
+    G's graph (dF/dL_k = w_k (1 + lambda (L_k - F))), lambda = 0 the mean, lambda -> inf the
+    max; ``detach_weights`` computes the weights from the detached losses instead, so G follows
+    the convex combination sum_k w_k dL_k (mtbench's earlier behaviour); ``gman_learned``
+    (GMAN*): lambda =
     softplus(rho) is learned by the generator, which minimises the soft mean minus
     ``gman_reg * lambda`` (the paper's regulariser, so lambda does not collapse to 0; rho is
     listed by ``g_parameters()`` for the core to train with G, not D);
@@ -105,6 +108,9 @@ class EnsembleHead(HeadPlugin):
             "mean", description="how the K generator losses become one G term"
         )
         gman_lambda: float = Field(1.0, ge=0, le=1000, description="GMAN softmax temperature")
+        detach_weights: bool = Field(
+            False, description="gman: softmax weights from detached losses (out of G's graph)"
+        )
         gman_reg: float = Field(
             1e-3, ge=0, le=1, description="gman_learned: G minimises soft mean - gman_reg*lambda"
         )
@@ -264,7 +270,8 @@ class EnsembleHead(HeadPlugin):
             keep = self.dropout_mask(losses.shape[0]).to(losses.device, losses.dtype)
             return (losses * keep).sum() / keep.sum()
         lam = self.gman_lambda()
-        soft = (torch.softmax(lam * losses.detach(), 0) * losses).sum()
+        scores = losses.detach() if self.cfg.detach_weights else losses
+        soft = (torch.softmax(lam * scores, 0) * losses).sum()
         return soft - self.cfg.gman_reg * lam if agg == "gman_learned" else soft
 
     def dropout_mask(self, k: int) -> Tensor:
