@@ -71,7 +71,8 @@ def test_regularizers_are_their_own_kind(capsys):
 
 @pytest.mark.parametrize("weighting", ["uncertainty", "dwa", "gradnorm"])
 def test_adaptive_weightings_keep_penalties_at_their_configured_strength(tmp_path, weighting):
-    s = tiny_spec(out=str(tmp_path / "run"), weighting={"type": weighting})
+    config = {"type": weighting, **({"window": 1} if weighting == "dwa" else {})}
+    s = tiny_spec(out=str(tmp_path / "run"), weighting=config)
     s["train"]["steps"] = 4
     s["regularizers"] = [{"type": "r1", "gamma": 3.0}]
     assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 0
