@@ -203,6 +203,11 @@ class TrunkPlugin(Plugin, nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def uses_spectral_norm(self) -> bool:
+        """Whether this trunk's layers are spectrally normalised (heads follow it by default);
+        by default its Config's ``spectral_norm`` field, False without one."""
+        return bool(getattr(self.cfg, "spectral_norm", False))
+
 
 # ----------------------------------------------------------------------------- heads
 
@@ -321,6 +326,9 @@ class HeadContext:
     trunk: nn.Module  # the shared trunk, for heads that must run it on transformed images
     build_trunk: Callable[[dict], nn.Module]  # builds another trunk from a {"type": ...} spec
     build_loss: Callable[[str], LossFamily]  # looks up another loss family by name
+    # Whether the trunk uses spectral norm: heads then put it on their linear layers and
+    # embeddings too (the SNGAN/ProjGAN/StudioGAN convention) unless their option says not.
+    spectral_norm: bool = False
 
 
 class HeadPlugin(Plugin, nn.Module):

@@ -74,6 +74,7 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
         trunk=trunk,
         build_trunk=lambda spec: build_trunk(spec, registry, info),
         build_loss=lambda name: build_loss(name, registry),
+        spectral_norm=trunk.uses_spectral_norm(),
     )
     heads = {label: h.cls(h.cfg, ctx) for label, h in zip(labels, r.heads)}
     disc = Discriminator(trunk, heads, {name: name.split("/", 1)[0] for name in codes})

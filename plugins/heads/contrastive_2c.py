@@ -8,7 +8,7 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import ProxyEmbedding, labels_of, pair_masks
+from mtbench_plugins.layers import ProxyEmbedding, head_sn, labels_of, pair_masks
 
 
 def contrastive_2c(embed: Tensor, proxy: Tensor, labels: Tensor, temperature: float) -> Tensor:
@@ -46,12 +46,14 @@ class Contrastive2CHead(HeadPlugin):
     class Config(PluginConfig):
         embed_dim: int = Field(512, ge=1, le=4096, description="width of the embedding")
         temperature: float = Field(1.0, gt=0.0, le=100.0, description="softmax temperature t")
-        spectral_norm: bool = Field(False, description="spectral norm on projection and proxies")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on projection and proxies; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
         self.embedding = ProxyEmbedding(
-            ctx.feature_dim, ctx.data.num_classes, cfg.embed_dim, cfg.spectral_norm
+            ctx.feature_dim, ctx.data.num_classes, cfg.embed_dim, head_sn(cfg.spectral_norm, ctx)
         )
 
     def loss(self, side: Side) -> Tensor:

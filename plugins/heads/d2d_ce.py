@@ -11,7 +11,7 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import ProxyEmbedding, labels_of, pair_masks
+from mtbench_plugins.layers import ProxyEmbedding, head_sn, labels_of, pair_masks
 
 
 def d2d_ce(
@@ -80,7 +80,9 @@ class D2DCEHead(HeadPlugin):
         temperature: float = Field(0.5, gt=0.0, le=100.0, description="softmax temperature t")
         pos_margin: float = Field(0.98, ge=-1.0, le=1.0, description="m_p on proxy similarity")
         neg_margin: float = Field(0.02, ge=-1.0, le=1.0, description="m_n on sample similarity")
-        spectral_norm: bool = Field(False, description="spectral norm on projection and proxies")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on projection and proxies; default: as the trunk"
+        )
         variant: Literal["paper", "studiogan"] = Field(
             "paper", description="the paper's equation, or StudioGAN's computation of it"
         )
@@ -88,7 +90,7 @@ class D2DCEHead(HeadPlugin):
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
         self.embedding = ProxyEmbedding(
-            ctx.feature_dim, ctx.data.num_classes, cfg.embed_dim, cfg.spectral_norm
+            ctx.feature_dim, ctx.data.num_classes, cfg.embed_dim, head_sn(cfg.spectral_norm, ctx)
         )
 
     def loss(self, side: Side) -> Tensor:

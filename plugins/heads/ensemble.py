@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from mtbench import hookimpl
 from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
 from mtbench_plugins.heads.stacked_members import StackedMembers, can_stack
-from mtbench_plugins.layers import resolve_loss
+from mtbench_plugins.layers import head_sn, resolve_loss, trunk_sn
 
 Scale = Annotated[int, Field(ge=1, le=16)]
 Width = Annotated[int, Field(ge=1, le=4096)]
@@ -128,7 +128,9 @@ class EnsembleHead(HeadPlugin):
         scales: list[Scale] | None = Field(
             None, description="separate: per-member input downsampling by average pooling"
         )
-        spectral_norm: bool = Field(False, description="spectral norm on every linear output")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on every linear output; default: as the trunk"
+        )
         loss: str | None = Field(
             None, min_length=1, description="loss family name; None uses the spec's loss"
         )
@@ -160,7 +162,7 @@ class EnsembleHead(HeadPlugin):
         self.uses_trunk_features = cfg.layout == "shared_trunk"  # read per instance by the core
         self.fused = False
         if cfg.layout == "shared_trunk":
-            self.logits_layer = Logits(ctx.feature_dim, cfg.k, cfg.spectral_norm)
+            self.logits_layer = Logits(ctx.feature_dim, cfg.k, head_sn(cfg.spectral_norm, ctx))
         else:
             self._build_members(cfg, ctx)
         if cfg.aggregator == "gman_learned":
@@ -174,9 +176,10 @@ class EnsembleHead(HeadPlugin):
     def _build_members(self, cfg: Config, ctx: HeadContext) -> None:
         widths = cfg.widths or [None] * cfg.k
         scales = cfg.scales or [1] * cfg.k
+        trunks = [self._member_trunk(cfg.trunk, w, s, ctx) for w, s in zip(widths, scales)]
         members = [
-            Member(self._member_trunk(cfg.trunk, w, s, ctx), s, cfg.spectral_norm)
-            for w, s in zip(widths, scales)
+            Member(t, s, trunk_sn(t) if cfg.spectral_norm is None else cfg.spectral_norm)
+            for t, s in zip(trunks, scales)
         ]
         same = len(set(widths)) == 1 and len(set(scales)) == 1
         self.fused = cfg.fused and same and can_stack(members)
