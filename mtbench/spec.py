@@ -95,6 +95,11 @@ class LogSpec(Strict):
 
 class RunSpec(Strict):
     name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str | None = Field(
+        None,
+        max_length=20_000,
+        description="free text: what the spec is for, what it mirrors, how it differs; ignored",
+    )
     seed: int = Field(0, ge=0, le=MAX_SEED)
     dataset: PluginSpec
     generator: PluginSpec
