@@ -1,4 +1,5 @@
-"""The plugin contract: what every dataset, generator, trunk, head, loss and weighting provides.
+"""The plugin contract: what every dataset, generator, trunk, head, loss, regularizer and weighting
+provides.
 
 Plugins subclass one of the bases below, set ``name``, ``description`` and ``Config``, and
 are returned from a hook in ``mtbench.hookspecs`` (marked ``@mtbench.hookimpl``). The core
