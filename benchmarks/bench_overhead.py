@@ -40,12 +40,14 @@ def build(batch: int) -> Trainer:
 
 
 def uncertainty_loop(t: Trainer) -> PlainLoop:
-    """The plain loop with mt_cgan's uncertainty form, exp(-s_i) L_i + s_i, written by hand."""
+    """The plain loop with the classification uncertainty form, exp(-s_i) L_i + s_i / 2, by hand."""
     s_d = torch.zeros(len(t.p.d_weighting.base), requires_grad=True)
     s_g = torch.zeros(len(t.p.g_weighting.base), requires_grad=True)
 
     def uncertainty(s: torch.Tensor):
-        return lambda terms: sum(torch.exp(-s[i]) * v + s[i] for i, v in enumerate(terms.values()))
+        return lambda terms: sum(
+            torch.exp(-s[i]) * v + 0.5 * s[i] for i, v in enumerate(terms.values())
+        )
 
     return PlainLoop(t, uncertainty(s_d), uncertainty(s_g), (s_d,), (s_g,))
 

@@ -3,9 +3,12 @@
 Both steps are timed in interleaved rounds in one process (process CPU time, one torch
 thread), so whatever slows the machine slows both; their ratio is what mtbench's own code
 costs per step, and it is stable where absolute timings on a shared machine are not. The
-spec is the quickstart (coloured shapes: no files needed); the plain loop is
-``plain_loop.PlainLoop`` with the spec's fixed weights. Fails when mtbench's step is more
-than ``MAX_RATIO`` times the plain one.
+specs are the quickstart (coloured shapes: no files needed) and the ``resnet`` and
+``biggan`` networks of ``recipes/cifar10/projgan.json`` and ``biggan.json`` (batch 64, 32 px
+shapes instead of CIFAR-10, one D step per G step as the plain loop takes, widths narrowed
+so the gate stays short on a CPU); the plain loop is ``plain_loop.PlainLoop`` with the
+spec's fixed weights. Fails when mtbench's step is more than ``MAX_RATIO`` times the plain
+one.
 
     OMP_NUM_THREADS=1 pytest benchmarks/test_overhead.py -s
 """
@@ -17,6 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from plain_loop import PlainLoop
 
@@ -27,12 +31,29 @@ from mtbench.train.loop import Trainer
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 ROUNDS, WARMUP = 80, 5
+RECIPE_ROUNDS = 10  # their steps are 4-12x the quickstart's: fewer rounds keep CI short
+# recipe -> narrowed widths (generator, trunk): the layouts stay, the gate stays short
+RECIPES = {"resnet": ("projgan", 8, 16), "biggan": ("biggan", 8, 8)}
 MAX_RATIO = 1.15  # measured 0.97-1.06 on a 2-core CPU (80 rounds); the rest is headroom for noise
 
 
 def quickstart_trainer(registry) -> Trainer:
     data = json.loads((REPO / "examples" / "quickstart.json").read_text())
     data["train"].update(device="cpu", threads=1)
+    data["log"]["progress"] = False
+    data["eval"] = {"metrics": []}
+    r = resolve(data, registry)
+    torch.manual_seed(r.spec.seed)
+    return Trainer(r, compose(r, registry, CPU), CPU)
+
+
+def recipe_trainer(registry, recipe: str, g_width: int, d_width: int) -> Trainer:
+    """A recipe's networks, heads and optimizer on 32 px shapes, batch 64, one D step."""
+    data = json.loads((REPO / "recipes" / "cifar10" / f"{recipe}.json").read_text())
+    data["dataset"] = {"type": "shapes", "size": 32, "n": 256}
+    data["generator"]["width"] = g_width
+    data["discriminator"]["trunk"]["width"] = d_width
+    data["train"].update(device="cpu", threads=1, batch_size=64, d_steps=1, ema_decay=0.999)
     data["log"]["progress"] = False
     data["eval"] = {"metrics": []}
     r = resolve(data, registry)
@@ -52,18 +73,28 @@ def interleaved(steps: dict[str, callable], rounds: int, warmup: int) -> dict[st
     return {n: statistics.median(v) for n, v in times.items()}
 
 
-def test_mtbench_step_costs_no_more_than_a_plain_loop(registry, record_property):
+def gate(trainer: Trainer, name: str, rounds: int, record_property) -> None:
+    """Time both steps interleaved and fail when mtbench's costs more than MAX_RATIO."""
     torch.set_num_threads(1)
-    trainer = quickstart_trainer(registry)
     plain = PlainLoop(trainer)
     med = interleaved(
-        {"mtbench": lambda: trainer.train_step(False), "plain": plain.step}, ROUNDS, WARMUP
+        {"mtbench": lambda: trainer.train_step(False), "plain": plain.step}, rounds, WARMUP
     )
     ratio = med["mtbench"] / med["plain"]
     report = (
-        f"quickstart step, 1 thread: mtbench {1e3 * med['mtbench']:.1f} ms, "
+        f"{name} step, 1 thread: mtbench {1e3 * med['mtbench']:.1f} ms, "
         f"plain loop {1e3 * med['plain']:.1f} ms, ratio {ratio:.3f} (limit {MAX_RATIO})"
     )
     record_property("overhead", report)
     print(report)
     assert ratio <= MAX_RATIO, report
+
+
+def test_mtbench_step_costs_no_more_than_a_plain_loop(registry, record_property):
+    gate(quickstart_trainer(registry), "quickstart", ROUNDS, record_property)
+
+
+@pytest.mark.parametrize("network", RECIPES)
+def test_residual_networks_cost_no_more_than_a_plain_loop(registry, record_property, network):
+    trainer = recipe_trainer(registry, *RECIPES[network])
+    gate(trainer, f"{network} ({RECIPES[network][0]} recipe)", RECIPE_ROUNDS, record_property)

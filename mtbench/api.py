@@ -1,4 +1,5 @@
-"""The plugin contract: what every dataset, generator, trunk, head, loss and weighting provides.
+"""The plugin contract: what every dataset, generator, trunk, head, loss, regularizer and weighting
+provides.
 
 Plugins subclass one of the bases below, set ``name``, ``description`` and ``Config``, and
 are returned from a hook in ``mtbench.hookspecs`` (marked ``@mtbench.hookimpl``). The core
@@ -175,6 +176,11 @@ class GeneratorPlugin(Plugin, nn.Module):
         d = self.ctx.data
         return {"image": (d.channels, d.size, d.size)}
 
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters every output depends on, in forward order: gradient-based weightings
+        (GradNorm) balance on the last of them. All of them unless outputs have own branches."""
+        return list(self.parameters())
+
     def forward(self, z: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
         raise NotImplementedError
 
@@ -198,6 +204,11 @@ class TrunkPlugin(Plugin, nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def uses_spectral_norm(self) -> bool:
+        """Whether this trunk's layers are spectrally normalised (heads follow it by default);
+        by default its Config's ``spectral_norm`` field, False without one."""
+        return bool(getattr(self.cfg, "spectral_norm", False))
 
 
 # ----------------------------------------------------------------------------- heads
@@ -231,6 +242,9 @@ class LossFamily(Plugin):
     # adaptive weightings such as uncertainty weighting must not learn weights for those.
     d_bounded: ClassVar[bool] = True
     g_bounded: ClassVar[bool] = True
+    # Whether its terms are squared errors (a Gaussian likelihood, LSGAN) rather than
+    # cross-entropies: uncertainty weighting picks Kendall et al.'s form by this.
+    regression: ClassVar[bool] = False
 
     def __init__(self, cfg: PluginConfig) -> None:
         self.cfg = cfg
@@ -254,6 +268,15 @@ class PenaltyContext:
     fake: Side
     side_score: Callable[[Side], Tensor | None]  # sum of heads' real/fake scores on a side
     score: Callable[[Tensor, Tensor | None], Tensor]  # (images, labels) -> (B,) score
+    # The un-augmented images each side's D input was made from (leaves with requires_grad
+    # when a penalty reads that side); None: the side's own image (no augmentation).
+    real_source: Tensor | None = None
+    fake_source: Tensor | None = None
+
+    def source(self, side: str) -> Tensor:
+        """The un-augmented ``"real"`` or ``"fake"`` images: R1/R2 differentiate by these."""
+        own = self.real_source if side == "real" else self.fake_source
+        return own if own is not None else getattr(self, side).images["image"]
 
     @cached_property
     def real_score(self) -> Tensor | None:
@@ -267,12 +290,13 @@ class PenaltyContext:
 class Regularizer(Plugin):
     """A D-side penalty (WGAN-GP, R1, R2) or a differentiable augmentation (DiffAugment).
 
-    Same kind as loss families ("loss"), listed under the spec's ``regularizers``. Penalties
-    return named terms from ``d_terms``; augmentations transform every image D sees, real
-    and fake, in both steps.
+    Its own kind ("regularizer", hook ``mtbench_regularizers``), listed under the spec's
+    ``regularizers``. Penalties return named terms from ``d_terms``, which weightings never
+    re-weight (their gamma/lambda stays as configured); augmentations transform every image D
+    sees, real and fake, in both steps.
     """
 
-    kind: ClassVar[str] = "loss"
+    kind: ClassVar[str] = "regularizer"
     needs_real_grad: ClassVar[bool] = False  # real images get requires_grad in the D step
     needs_fake_grad: ClassVar[bool] = False
 
@@ -304,6 +328,9 @@ class HeadContext:
     trunk: nn.Module  # the shared trunk, for heads that must run it on transformed images
     build_trunk: Callable[[dict], nn.Module]  # builds another trunk from a {"type": ...} spec
     build_loss: Callable[[str], LossFamily]  # looks up another loss family by name
+    # Whether the trunk uses spectral norm: heads then put it on their linear layers and
+    # embeddings too (the SNGAN/ProjGAN/StudioGAN convention) unless their option says not.
+    spectral_norm: bool = False
 
 
 class HeadPlugin(Plugin, nn.Module):
@@ -362,6 +389,11 @@ class HeadPlugin(Plugin, nn.Module):
         """Names of this head's terms of ``player`` that can go below zero (see LossFamily)."""
         return set()
 
+    def regression_terms(self, player: Literal["d", "g"]) -> set[str]:
+        """Names of this head's terms of ``player`` that are regression losses (squared or
+        absolute errors, Gaussian NLL); the rest count as classification (cross-entropy)."""
+        return set()
+
 
 # ----------------------------------------------------------------------------- weighting
 
@@ -376,6 +408,12 @@ class WeightingContext:
     player: Literal["d", "g"] = "d"
     seed: int = 0  # the run's seed (spec ``seed``)
     device: torch.device | str = "cpu"  # where the player's terms live
+    # Regularizer penalties: they keep their base weight (1; gamma/lambda is inside the term),
+    # whatever the weighting, so a penalty's configured strength never drifts.
+    fixed: frozenset[str] = frozenset()
+    # Terms that are regression losses (``HeadPlugin.regression_terms``), for weightings whose
+    # form depends on the kind of likelihood (uncertainty weighting).
+    regression: frozenset[str] = frozenset()
 
 
 PLAYER_STREAM = {"d": 1, "g": 2}
@@ -390,7 +428,8 @@ class WeightingPlugin(Plugin, nn.Module):
     """Turns one player's named terms into gradients; one instance per player (D and G).
 
     ``base`` holds the spec's fixed weight of each term (the head's ``weight`` in D,
-    ``g_weight`` in G; 1 for regularizer penalties, which a weighting must not re-weight).
+    ``g_weight`` in G; 1 for regularizer penalties, which a weighting must not re-weight: they
+    are listed in ``ctx.fixed``).
     ``ctx`` says which player this instance weights, and seeds ``generator()``.
 
     When the core calls what: once per update of its player (each of ``train.d_steps`` D

@@ -74,6 +74,7 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
         trunk=trunk,
         build_trunk=lambda spec: build_trunk(spec, registry, info),
         build_loss=lambda name: build_loss(name, registry),
+        spectral_norm=trunk.uses_spectral_norm(),
     )
     heads = {label: h.cls(h.cfg, ctx) for label, h in zip(labels, r.heads)}
     disc = Discriminator(trunk, heads, {name: name.split("/", 1)[0] for name in codes})
@@ -92,7 +93,13 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
             r.weighting.cfg,
             base,
             disc.unbounded_terms(player),
-            ctx=WeightingContext(player, r.spec.seed, device),
+            ctx=WeightingContext(
+                player,
+                r.spec.seed,
+                device,
+                fixed=frozenset(regs.term_names() if player == "d" else ()),
+                regression=disc.regression_terms(player),
+            ),
         ).to(device)
         for player, base in (("d", d_base), ("g", g_base))
     )

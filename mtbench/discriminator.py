@@ -72,6 +72,14 @@ class Discriminator(nn.Module):
         side = Side({"image": images}, labels, {}, self.fake_features(images))
         return self.score(side)
 
+    def regression_terms(self, player: str) -> frozenset[str]:
+        """``label/term`` of every head's regression-loss terms of ``player``."""
+        return frozenset(
+            f"{label}/{t}"
+            for label, head in self.heads.items()
+            for t in head.regression_terms(player)
+        )
+
     def unbounded_terms(self, player: str) -> frozenset[str]:
         return frozenset(
             f"{label}/{t}"

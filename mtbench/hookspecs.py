@@ -14,6 +14,7 @@ from mtbench.api import (
     GeneratorPlugin,
     HeadPlugin,
     LossFamily,
+    Regularizer,
     TrunkPlugin,
     WeightingPlugin,
 )
@@ -47,6 +48,11 @@ def mtbench_losses() -> list[type[LossFamily]]:
 
 
 @hookspec
+def mtbench_regularizers() -> list[type[Regularizer]]:
+    """Regularizer plugin classes (penalties, augmentations) this module provides."""
+
+
+@hookspec
 def mtbench_weightings() -> list[type[WeightingPlugin]]:
     """Loss weighting plugin classes this module provides."""
 
@@ -62,6 +68,7 @@ HOOK_OF_KIND = {
     "trunk": "mtbench_trunks",
     "head": "mtbench_heads",
     "loss": "mtbench_losses",
+    "regularizer": "mtbench_regularizers",
     "weighting": "mtbench_weightings",
     "executor": "mtbench_executors",
 }

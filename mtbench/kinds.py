@@ -6,6 +6,7 @@ KINDS: tuple[str, ...] = (
     "trunk",
     "head",
     "loss",
+    "regularizer",
     "weighting",
     "executor",
 )

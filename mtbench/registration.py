@@ -21,7 +21,8 @@ BASE_OF_KIND = {
     "generator": "GeneratorPlugin",
     "trunk": "TrunkPlugin",
     "head": "HeadPlugin",
-    "loss": "LossFamily or Regularizer",
+    "loss": "LossFamily",
+    "regularizer": "Regularizer",
     "weighting": "WeightingPlugin",
     "executor": "ExecutorPlugin",
 }

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from mtbench.api import PenaltyContext, Regularizer, Side
 from mtbench.discriminator import Discriminator
+
+
+@dataclass
+class DInputs:
+    """The D step's images: what D sees (augmented) and what penalties differentiate by.
+
+    ``real_source``/``fake_source`` are the un-augmented images, leaves with requires_grad when
+    a penalty of this step reads that side (R1: reals, R2: fakes); ``real``/``fake`` are the
+    augmentation of them, built with grad so the penalty's gradient goes through it.
+    """
+
+    real: Tensor
+    fake: Tensor
+    real_source: Tensor
+    fake_source: Tensor
 
 
 class Regularizers:
@@ -32,7 +49,20 @@ class Regularizers:
         active = [r for r in self.regs.values() if r.active(step)]
         return any(r.needs_real_grad for r in active), any(r.needs_fake_grad for r in active)
 
-    def d_terms(self, disc: Discriminator, real: Side, fake: Side, step: int) -> dict[str, Tensor]:
+    def d_inputs(self, real: Tensor, fake: Tensor, gen: torch.Generator, step: int) -> DInputs:
+        """Augmented real and fake D inputs; a side a penalty reads keeps the graph from its
+        un-augmented source (StyleGAN2-ADA and StudioGAN differentiate R1 there)."""
+        grads = self.input_grads(step)
+        out = []
+        for images, grad in zip((real, fake), grads):
+            source = images.detach().requires_grad_(grad)
+            with torch.set_grad_enabled(grad):
+                out += [self.augment(source, gen), source]
+        return DInputs(out[0], out[2], out[1], out[3])
+
+    def d_terms(
+        self, disc: Discriminator, real: Side, fake: Side, step: int, inputs: DInputs | None = None
+    ) -> dict[str, Tensor]:
         ctx = None
         out = {}
         for label, r in self.regs.items():
@@ -45,5 +75,7 @@ class Regularizers:
                 continue
             if ctx is None:
                 ctx = PenaltyContext(real, fake, disc.score, disc.score_images)
+                if inputs is not None:
+                    ctx.real_source, ctx.fake_source = inputs.real_source, inputs.fake_source
             out.update({f"{label}/{k}": v for k, v in r.d_terms(ctx).items()})
         return out

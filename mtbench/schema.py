@@ -7,18 +7,15 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, create_model
 
 from mtbench import spec as S
-from mtbench.api import LossFamily, Regularizer
 from mtbench.registry import Registry
 
 
-def _variants(
-    registry: Registry, kind: str, extra: dict[str, Any] | None = None, base: type | None = None
-) -> Any:
-    """A union of one model per plugin of ``kind`` (subclassing ``base``), keyed by ``type``."""
+def _variants(registry: Registry, kind: str, extra: dict[str, Any] | None = None) -> Any:
+    """A union of one model per plugin of ``kind``, keyed by ``type``."""
     models = []
     for name in registry.names(kind):
         info = registry.plugins[kind].get(name)
-        if info is None or (base is not None and not issubclass(info.cls, base)):
+        if info is None:
             continue
         fields = {"type": (Literal[name], ...), **(extra or {})}
         model_name = f"{kind}_{name}".replace("-", "_")
@@ -46,8 +43,8 @@ def run_spec_schema(registry: Registry) -> dict:
         dataset=(_variants(registry, "dataset"), ...),
         generator=(_variants(registry, "generator"), ...),
         discriminator=(disc, ...),
-        loss=(_variants(registry, "loss", base=LossFamily), {"type": "ns"}),
+        loss=(_variants(registry, "loss"), {"type": "ns"}),
         weighting=(_variants(registry, "weighting"), {"type": "fixed"}),
-        regularizers=(list[_variants(registry, "loss", base=Regularizer)], []),
+        regularizers=(list[_variants(registry, "regularizer")], []),
     )
     return model.model_json_schema()

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtbench import userjson
-from mtbench.api import DataInfo, Plugin, PluginConfig, Regularizer, TargetInfo
+from mtbench.api import DataInfo, Plugin, PluginConfig, TargetInfo
 from mtbench.errors import SpecError, UserError
 from mtbench.evaluate.spec import MAX_BATCH, MAX_STEPS, EvalSpec, PathText, check_against
 from mtbench.registration import error_line
@@ -95,6 +95,11 @@ class LogSpec(Strict):
 
 class RunSpec(Strict):
     name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str | None = Field(
+        None,
+        max_length=20_000,
+        description="free text: what the spec is for, what it mirrors, how it differs; ignored",
+    )
     seed: int = Field(0, ge=0, le=MAX_SEED)
     dataset: PluginSpec
     generator: PluginSpec
@@ -272,7 +277,7 @@ def resolve(data: dict, registry: Registry) -> Resolved:
         ("weighting", "weighting", spec.weighting),
     ]
     sections += [("head", f"discriminator.heads[{i}]", h) for i, h in enumerate(head_specs)]
-    sections += [("loss", f"regularizers[{i}]", g) for i, g in enumerate(spec.regularizers)]
+    sections += [("regularizer", f"regularizers[{i}]", g) for i, g in enumerate(spec.regularizers)]
     built: dict[str, Built] = {}
     for kind, path, section in sections:
         b = _build(kind, path, section, registry, problems)
@@ -308,11 +313,7 @@ def _build(
     try:
         cls = registry.get(kind, section.type)
     except UserError as exc:
-        problems.append(f"{path}.type: {exc}")
-        return None
-    problem = _wrong_base(path, cls)
-    if problem:
-        problems.append(problem)
+        problems.append(f"{path}.type: {_elsewhere(kind, section.type, registry) or exc}")
         return None
     params = section.params()
     try:
@@ -352,13 +353,27 @@ def _check_conditions(names: list[str], info: DataInfo) -> list[str]:
     ]
 
 
-def _wrong_base(path: str, cls: type[Plugin]) -> str | None:
-    """Loss-kind plugins are families (``loss``) or regularizers (``regularizers``): not both."""
-    is_reg = issubclass(cls, Regularizer)
-    if path == "loss" and is_reg:
-        return f"loss.type: {cls.name!r} is a regularizer; list it under regularizers instead"
-    if path.startswith("regularizers") and not is_reg:
-        return f"{path}.type: {cls.name!r} is an adversarial loss family; set it as loss instead"
+# How messages name each kind, and where a spec takes it: a plugin named in another kind's
+# section is told where it goes.
+SECTION_OF_KIND = {
+    "dataset": ("a data set", "set it as dataset instead"),
+    "generator": ("a generator", "set it as generator instead"),
+    "trunk": ("a discriminator trunk", "set it as discriminator.trunk instead"),
+    "head": ("a discriminator head", "list it under discriminator.heads instead"),
+    "loss": ("an adversarial loss family", "set it as loss instead"),
+    "regularizer": ("a regularizer", "list it under regularizers instead"),
+    "weighting": ("a loss weighting", "set it as weighting instead"),
+}
+
+
+def _elsewhere(kind: str, name: str, registry: Registry) -> str | None:
+    """``'r1' is a regularizer; list it under regularizers instead`` for a plugin of another
+    kind, or None when no other kind has it (then the registry's own message is used)."""
+    if any(b.claims(kind, name) for b in registry.broken):
+        return None
+    for other, (noun, todo) in SECTION_OF_KIND.items():
+        if other != kind and name in registry.plugins.get(other, {}):
+            return f"{name!r} is {noun}; {todo}"
     return None
 
 

@@ -40,6 +40,17 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+def head_sn(option: bool | None, ctx: HeadContext) -> bool:
+    """A head's spectral norm: its option when set, else the trunk's (``ctx.spectral_norm``)."""
+    return ctx.spectral_norm if option is None else option
+
+
+def trunk_sn(trunk: nn.Module) -> bool:
+    """Whether a trunk module uses spectral norm (``TrunkPlugin.uses_spectral_norm``)."""
+    uses = getattr(trunk, "uses_spectral_norm", None)
+    return bool(uses()) if callable(uses) else False
+
+
 def maybe_sn(module: nn.Module, on: bool) -> nn.Module:
     """``module`` with spectral norm applied when ``on``, else unchanged."""
     return apply_spectral_norm(module) if on else module

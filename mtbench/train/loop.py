@@ -40,7 +40,7 @@ class Trainer:
         d_own = [q for q in self.D.parameters() if id(q) not in g_ids]
         self.d_params = [*d_own, *parts.d_weighting.parameters()]
         self.d_shared = list(self.D.trunk.parameters())
-        self.g_shared = list(self.G.parameters())
+        self.g_shared = self.G.shared_parameters()
         self.opt_g = torch.optim.Adam(self.g_params, lr=t.g.lr, betas=t.g.betas)
         self.opt_d = torch.optim.Adam(self.d_params, lr=t.d.lr, betas=t.d.betas)
         self.ema = EMA(self.G, t.ema_decay) if t.ema_decay > 0 else None
@@ -92,17 +92,14 @@ class Trainer:
         with tm("d_fwd"), self.autocast:
             with torch.no_grad():
                 out, x = self._fake(n)
-                real_img = regs.augment(batch.images["image"], self.gen)
-                fake_img = regs.augment(out["image"], self.gen)
-            real_grad, fake_grad = regs.input_grads(self.step)
-            real_img.requires_grad_(real_grad)
-            fake_img.requires_grad_(fake_grad)
+            inputs = regs.d_inputs(batch.images["image"], out["image"], self.gen, self.step)
+            real_img, fake_img = inputs.real, inputs.fake
             rf, ff = self.D.features(real_img, fake_img)
             real = Side({**batch.images, "image": real_img}, batch.labels, batch.targets, rf)
             fake = self._fake_side({**out, "image": fake_img}, x, ff)
             terms = self.D.d_terms(real, fake)
             if regs:
-                terms.update(regs.d_terms(self.D, real, fake, self.step))
+                terms.update(regs.d_terms(self.D, real, fake, self.step, inputs))
         self.guard.watch(terms, self.step, "D", now=timed)
         with tm("d_bwd"):
             self.opt_d.zero_grad(set_to_none=True)

@@ -125,6 +125,12 @@ class MultiOutputGenerator(GeneratorPlugin):
     def outputs(self) -> dict[str, tuple[int, int, int]]:
         return dict(self.shapes)
 
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The shared trunk's (embedding, projection, norms, upsamplings), not the branches':
+        its last upsampling is the layer every output's terms reach (GradNorm's W)."""
+        parts = [self.embed, self.project, self.norms, self.ups]
+        return [p for m in parts if m is not None for p in m.parameters()]
+
     def trunk(self, z: Tensor, labels: Tensor | None) -> Tensor:
         """The shared features (B, width, size, size) every branch reads."""
         e = conditioning("multi_output", self.embed, z, self.in_dim, labels)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import labels_of, maybe_sn
+from mtbench_plugins.layers import head_sn, labels_of, maybe_sn
 
 
 class ADCHead(HeadPlugin):
@@ -29,12 +29,16 @@ class ADCHead(HeadPlugin):
     needs_class_labels = True
 
     class Config(PluginConfig):
-        spectral_norm: bool = Field(False, description="spectral norm on the linear layer")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on the linear layer; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
         self.k = ctx.data.num_classes
-        self.classifier = maybe_sn(nn.Linear(ctx.feature_dim, 2 * self.k), cfg.spectral_norm)
+        self.classifier = maybe_sn(
+            nn.Linear(ctx.feature_dim, 2 * self.k), head_sn(cfg.spectral_norm, ctx)
+        )
 
     def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
         return {"neg_ce_fake_class"} if player == "g" else set()

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import maybe_sn, resolve_loss
+from mtbench_plugins.layers import head_sn, maybe_sn, resolve_loss
 
 
 class AdversarialHead(HeadPlugin):
@@ -22,11 +22,13 @@ class AdversarialHead(HeadPlugin):
         loss: str | None = Field(
             None, min_length=1, description="loss family name; None uses the spec's loss"
         )
-        spectral_norm: bool = Field(False, description="spectral norm on the linear layer")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on the linear layer; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        self.linear = maybe_sn(nn.Linear(ctx.feature_dim, 1), cfg.spectral_norm)
+        self.linear = maybe_sn(nn.Linear(ctx.feature_dim, 1), head_sn(cfg.spectral_norm, ctx))
         self.loss = resolve_loss(cfg.loss, ctx)
 
     def logits(self, features: Tensor) -> Tensor:
@@ -38,6 +40,9 @@ class AdversarialHead(HeadPlugin):
 
     def score(self, side: Side) -> Tensor:
         return self.logits(side.features)
+
+    def regression_terms(self, player: str) -> set[str]:
+        return {"adv"} if self.loss.regression else set()
 
     def unbounded_terms(self, player: str) -> set[str]:
         bounded = self.loss.d_bounded if player == "d" else self.loss.g_bounded

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side, TargetInfo
-from mtbench_plugins.layers import maybe_sn
+from mtbench_plugins.layers import head_sn, maybe_sn
 
 KINDS = ("class", "continuous")
 
@@ -36,7 +36,9 @@ class AttributeHead(HeadPlugin):
         targets: list[str] | None = Field(
             None, min_length=1, description="targets to learn; None = all class/continuous ones"
         )
-        spectral_norm: bool = Field(False, description="spectral norm on the linear layers")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on the linear layers; default: as the trunk"
+        )
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
@@ -60,7 +62,9 @@ class AttributeHead(HeadPlugin):
         self.kinds = {n: usable[n].kind for n in names}
         self.tasks = nn.ModuleDict(
             {
-                n: maybe_sn(nn.Linear(ctx.feature_dim, _width(usable[n])), cfg.spectral_norm)
+                n: maybe_sn(
+                    nn.Linear(ctx.feature_dim, _width(usable[n])), head_sn(cfg.spectral_norm, ctx)
+                )
                 for n in names
             }
         )
@@ -71,6 +75,9 @@ class AttributeHead(HeadPlugin):
         if self.kinds[name] == "class":
             return F.cross_entropy(out, target.long())
         return F.mse_loss(out, target.to(out.dtype).reshape(out.shape))
+
+    def regression_terms(self, player: str) -> set[str]:
+        return {n for n, kind in self.kinds.items() if kind == "continuous"}  # MSE
 
     def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
         missing = [n for n in self.tasks if n not in real.targets]

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import labels_of, maybe_sn
+from mtbench_plugins.layers import head_sn, labels_of, maybe_sn
 
 
 class AuxClassifierHead(HeadPlugin):
@@ -23,12 +23,14 @@ class AuxClassifierHead(HeadPlugin):
 
     class Config(PluginConfig):
         d_on_fake: bool = Field(True, description="also train D's classifier on fakes (AC-GAN)")
-        spectral_norm: bool = Field(False, description="spectral norm on the linear layer")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on the linear layer; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
         self.classifier = maybe_sn(
-            nn.Linear(ctx.feature_dim, ctx.data.num_classes), cfg.spectral_norm
+            nn.Linear(ctx.feature_dim, ctx.data.num_classes), head_sn(cfg.spectral_norm, ctx)
         )
 
     def cross_entropy(self, side: Side) -> Tensor:

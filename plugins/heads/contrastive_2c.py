@@ -8,7 +8,7 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import ProxyEmbedding, labels_of, pair_masks
+from mtbench_plugins.layers import ProxyEmbedding, head_sn, labels_of, pair_masks
 
 
 def contrastive_2c(embed: Tensor, proxy: Tensor, labels: Tensor, temperature: float) -> Tensor:
@@ -30,7 +30,11 @@ class Contrastive2CHead(HeadPlugin):
     """Conditional contrastive loss of ContraGAN (Kang & Park 2020, "ContraGAN: contrastive
     learning for conditional image generation", NeurIPS): pulls each sample's embedding
     towards its class proxy and towards other samples of its class, away from the rest.
-    As in the paper's Algorithm 1, D minimises it on real images, G on fakes.
+    As in the paper's Algorithm 1, D minimises it on real images, G on fakes. Defaults follow
+    PyTorch-StudioGAN's ``src/configs/CIFAR10/ContraGAN.yaml`` (the authors' reference code):
+    d_embed_dim 512, temperature 1.0, with its ``cond_lambda: 1.0`` as this head's spec weight.
+    The loss needs many same-class pairs per batch to pull classes apart, so at short
+    budgets and small batches its conditional accuracy lags AC/projection heads.
 
     D term: ``2c_real``. G term: ``2c_fake``.
     """
@@ -40,14 +44,16 @@ class Contrastive2CHead(HeadPlugin):
     needs_class_labels = True
 
     class Config(PluginConfig):
-        embed_dim: int = Field(128, ge=1, le=4096, description="width of the embedding")
+        embed_dim: int = Field(512, ge=1, le=4096, description="width of the embedding")
         temperature: float = Field(1.0, gt=0.0, le=100.0, description="softmax temperature t")
-        spectral_norm: bool = Field(False, description="spectral norm on projection and proxies")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on projection and proxies; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
         self.embedding = ProxyEmbedding(
-            ctx.feature_dim, ctx.data.num_classes, cfg.embed_dim, cfg.spectral_norm
+            ctx.feature_dim, ctx.data.num_classes, cfg.embed_dim, head_sn(cfg.spectral_norm, ctx)
         )
 
     def loss(self, side: Side) -> Tensor:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from mtbench import hookimpl
 from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
 from mtbench_plugins.heads.stacked_members import StackedMembers, can_stack
-from mtbench_plugins.layers import resolve_loss
+from mtbench_plugins.layers import head_sn, resolve_loss, trunk_sn
 
 Scale = Annotated[int, Field(ge=1, le=16)]
 Width = Annotated[int, Field(ge=1, le=4096)]
@@ -67,9 +67,12 @@ class EnsembleHead(HeadPlugin):
 
     The multi-discriminator D of MT-CGAN's MultiHeadDis. G-step aggregators over the K
     generator losses L_k: ``mean``; ``max``; ``gman`` (GMAN, Durugkar et al. 2017,
-    "Generative multi-adversarial networks"): sum_k softmax(lambda * L)_k L_k, the weights
-    computed from the detached losses so G follows a convex combination of the members'
-    gradients (lambda = 0 is the mean, lambda -> inf the max); ``gman_learned`` (GMAN*): lambda =
+    "Generative multi-adversarial networks", ICLR, Sec. 3.1): F = sum_k softmax(lambda * L)_k L_k,
+    differentiated whole as the paper's soft-discriminator objective, the softmax weights in
+    G's graph (dF/dL_k = w_k (1 + lambda (L_k - F))), lambda = 0 the mean, lambda -> inf the
+    max; ``detach_weights`` computes the weights from the detached losses instead, so G follows
+    the convex combination sum_k w_k dL_k (mtbench's earlier behaviour); ``gman_learned``
+    (GMAN*): lambda =
     softplus(rho) is learned by the generator, which minimises the soft mean minus
     ``gman_reg * lambda`` (the paper's regulariser, so lambda does not collapse to 0; rho is
     listed by ``g_parameters()`` for the core to train with G, not D);
@@ -105,6 +108,9 @@ class EnsembleHead(HeadPlugin):
             "mean", description="how the K generator losses become one G term"
         )
         gman_lambda: float = Field(1.0, ge=0, le=1000, description="GMAN softmax temperature")
+        detach_weights: bool = Field(
+            False, description="gman: softmax weights from detached losses (out of G's graph)"
+        )
         gman_reg: float = Field(
             1e-3, ge=0, le=1, description="gman_learned: G minimises soft mean - gman_reg*lambda"
         )
@@ -122,7 +128,9 @@ class EnsembleHead(HeadPlugin):
         scales: list[Scale] | None = Field(
             None, description="separate: per-member input downsampling by average pooling"
         )
-        spectral_norm: bool = Field(False, description="spectral norm on every linear output")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on every linear output; default: as the trunk"
+        )
         loss: str | None = Field(
             None, min_length=1, description="loss family name; None uses the spec's loss"
         )
@@ -154,7 +162,7 @@ class EnsembleHead(HeadPlugin):
         self.uses_trunk_features = cfg.layout == "shared_trunk"  # read per instance by the core
         self.fused = False
         if cfg.layout == "shared_trunk":
-            self.logits_layer = Logits(ctx.feature_dim, cfg.k, cfg.spectral_norm)
+            self.logits_layer = Logits(ctx.feature_dim, cfg.k, head_sn(cfg.spectral_norm, ctx))
         else:
             self._build_members(cfg, ctx)
         if cfg.aggregator == "gman_learned":
@@ -168,9 +176,10 @@ class EnsembleHead(HeadPlugin):
     def _build_members(self, cfg: Config, ctx: HeadContext) -> None:
         widths = cfg.widths or [None] * cfg.k
         scales = cfg.scales or [1] * cfg.k
+        trunks = [self._member_trunk(cfg.trunk, w, s, ctx) for w, s in zip(widths, scales)]
         members = [
-            Member(self._member_trunk(cfg.trunk, w, s, ctx), s, cfg.spectral_norm)
-            for w, s in zip(widths, scales)
+            Member(t, s, trunk_sn(t) if cfg.spectral_norm is None else cfg.spectral_norm)
+            for t, s in zip(trunks, scales)
         ]
         same = len(set(widths)) == 1 and len(set(scales)) == 1
         self.fused = cfg.fused and same and can_stack(members)
@@ -234,6 +243,11 @@ class EnsembleHead(HeadPlugin):
         the default aggregator. One more member pass on the side's images when separate."""
         return self.logits(side).mean(0)
 
+    def regression_terms(self, player: str) -> set[str]:
+        if not self.loss.regression:
+            return set()
+        return {f"d{i}" for i in range(self.cfg.k)} if player == "d" else {"adv"}
+
     def unbounded_terms(self, player: str) -> set[str]:
         if player == "d":
             return set() if self.loss.d_bounded else {f"d{i}" for i in range(self.cfg.k)}
@@ -259,7 +273,8 @@ class EnsembleHead(HeadPlugin):
             keep = self.dropout_mask(losses.shape[0]).to(losses.device, losses.dtype)
             return (losses * keep).sum() / keep.sum()
         lam = self.gman_lambda()
-        soft = (torch.softmax(lam * losses.detach(), 0) * losses).sum()
+        scores = losses.detach() if self.cfg.detach_weights else losses
+        soft = (torch.softmax(lam * scores, 0) * losses).sum()
         return soft - self.cfg.gman_reg * lam if agg == "gman_learned" else soft
 
     def dropout_mask(self, k: int) -> Tensor:

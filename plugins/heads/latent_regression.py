@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import DataInfo, HeadContext, HeadPlugin, LatentCode, PluginConfig, Side
-from mtbench_plugins.layers import maybe_sn
+from mtbench_plugins.layers import head_sn, maybe_sn
 
 LOG_2PI = math.log(2 * math.pi)
 LOGVAR_RANGE = (-8.0, 8.0)  # keeps the Gaussian NLL finite when Q grows over-confident
@@ -53,7 +53,9 @@ class LatentRegressionHead(HeadPlugin):
         categorical: int = Field(10, ge=0, le=1000, description="categories of the code; 0=none")
         continuous: int = Field(2, ge=0, le=256, description="continuous code width; 0=none")
         hidden: int = Field(128, ge=0, le=4096, description="Q's hidden width; 0 = linear Q")
-        spectral_norm: bool = Field(False, description="spectral norm on Q's linear layers")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on Q's linear layers; default: as the trunk"
+        )
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
@@ -81,7 +83,10 @@ class LatentRegressionHead(HeadPlugin):
             ]
         else:
             layers = [nn.Linear(ctx.feature_dim, width)]
-        self.q = maybe_sn(nn.Sequential(*layers), cfg.spectral_norm)
+        self.q = maybe_sn(nn.Sequential(*layers), head_sn(cfg.spectral_norm, ctx))
+
+    def regression_terms(self, player: Literal["d", "g"]) -> set[str]:
+        return {"cont"} if self.cfg.continuous else set()  # a Gaussian NLL
 
     def unbounded_terms(self, player: Literal["d", "g"]) -> set[str]:
         return {"cont"} if self.cfg.continuous else set()  # a Gaussian NLL can go below zero

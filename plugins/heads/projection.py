@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import labels_of, maybe_sn, resolve_loss
+from mtbench_plugins.layers import head_sn, labels_of, maybe_sn, resolve_loss
 
 
 class ProjectionHead(HeadPlugin):
@@ -23,15 +23,17 @@ class ProjectionHead(HeadPlugin):
         loss: str | None = Field(
             None, min_length=1, description="loss family name; None uses the spec's loss"
         )
-        spectral_norm: bool = Field(False, description="spectral norm on linear and embedding")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on linear and embedding; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
         self.psi = nn.Linear(ctx.feature_dim, 1)
         self.embed = nn.Embedding(ctx.data.num_classes, ctx.feature_dim)
         nn.init.xavier_uniform_(self.embed.weight)
-        maybe_sn(self.psi, cfg.spectral_norm)
-        maybe_sn(self.embed, cfg.spectral_norm)
+        maybe_sn(self.psi, head_sn(cfg.spectral_norm, ctx))
+        maybe_sn(self.embed, head_sn(cfg.spectral_norm, ctx))
         self.loss = resolve_loss(cfg.loss, ctx)
 
     def logits(self, side: Side) -> Tensor:
@@ -45,6 +47,9 @@ class ProjectionHead(HeadPlugin):
 
     def score(self, side: Side) -> Tensor:
         return self.logits(side)
+
+    def regression_terms(self, player: str) -> set[str]:
+        return {"adv"} if self.loss.regression else set()
 
     def unbounded_terms(self, player: str) -> set[str]:
         bounded = self.loss.d_bounded if player == "d" else self.loss.g_bounded

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import DataInfo, HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import maybe_sn
+from mtbench_plugins.layers import head_sn, maybe_sn
 
 SEED_SIZE = 8  # the decoder starts at most this wide and doubles up to the target's size
 
@@ -80,7 +80,9 @@ class ReconstructionHead(HeadPlugin):
             None, min_length=1, description="generator output held to the decoder's reading"
         )
         width: int = Field(32, ge=1, le=1024, description="decoder channels")
-        spectral_norm: bool = Field(False, description="spectral norm on the decoder")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on the decoder; default: as the trunk"
+        )
 
     @classmethod
     def check(cls, cfg: PluginConfig, data: DataInfo) -> list[str]:
@@ -94,10 +96,15 @@ class ReconstructionHead(HeadPlugin):
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
         shape = target_shape(cfg.target, ctx.data)
-        self.decoder = maybe_sn(Decoder(ctx.feature_dim, shape, cfg.width), cfg.spectral_norm)
+        self.decoder = maybe_sn(
+            Decoder(ctx.feature_dim, shape, cfg.width), head_sn(cfg.spectral_norm, ctx)
+        )
 
     def distance(self, a: Tensor, b: Tensor) -> Tensor:
         return F.l1_loss(a, b) if self.cfg.norm == "l1" else F.mse_loss(a, b)
+
+    def regression_terms(self, player: str) -> set[str]:
+        return {"rec_real" if player == "d" else "rec_fake"}
 
     def d_terms(self, real: Side, fake: Side) -> dict[str, Tensor]:
         target = real.images.get(self.cfg.target)

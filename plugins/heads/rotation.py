@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import maybe_sn
+from mtbench_plugins.layers import head_sn, maybe_sn
 
 ROTATIONS = 4  # 0, 90, 180 and 270 degrees
 
@@ -41,11 +41,15 @@ class RotationHead(HeadPlugin):
         batch_fraction: float = Field(
             1.0, gt=0.0, le=1.0, description="fraction of the batch rotated, to save compute"
         )
-        spectral_norm: bool = Field(False, description="spectral norm on the linear layer")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on the linear layer; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        self.classifier = maybe_sn(nn.Linear(ctx.feature_dim, ROTATIONS), cfg.spectral_norm)
+        self.classifier = maybe_sn(
+            nn.Linear(ctx.feature_dim, ROTATIONS), head_sn(cfg.spectral_norm, ctx)
+        )
 
     def loss(self, side: Side) -> Tensor:
         """Rotation cross-entropy over the first ``batch_fraction`` of the side's images."""

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from mtbench import hookimpl
 from mtbench.api import HeadContext, HeadPlugin, PluginConfig, Side
-from mtbench_plugins.layers import labels_of, maybe_sn
+from mtbench_plugins.layers import head_sn, labels_of, maybe_sn
 
 
 class TwinAuxClassifierHead(HeadPlugin):
@@ -28,11 +28,13 @@ class TwinAuxClassifierHead(HeadPlugin):
     needs_class_labels = True
 
     class Config(PluginConfig):
-        spectral_norm: bool = Field(False, description="spectral norm on both linear layers")
+        spectral_norm: bool | None = Field(
+            None, description="spectral norm on both linear layers; default: as the trunk"
+        )
 
     def __init__(self, cfg: Config, ctx: HeadContext) -> None:
         super().__init__(cfg, ctx)
-        k, sn = ctx.data.num_classes, cfg.spectral_norm
+        k, sn = ctx.data.num_classes, head_sn(cfg.spectral_norm, ctx)
         self.classifier = maybe_sn(nn.Linear(ctx.feature_dim, k), sn)
         self.twin = maybe_sn(nn.Linear(ctx.feature_dim, k), sn)
 

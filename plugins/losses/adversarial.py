@@ -75,6 +75,8 @@ class LeastSquaresLoss(LossFamily):
     networks"), targets 1 for real and 0 for fake: D 0.5((r-1)^2 + f^2); G 0.5(f-1)^2.
     """
 
+    regression: ClassVar[bool] = True  # a Gaussian likelihood of the targets
+
     name = "lsgan"
     description = "least-squares GAN loss (real target 1, fake target 0)"
 

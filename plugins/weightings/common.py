@@ -59,7 +59,7 @@ class SteppedWeighting(WeightingPlugin):
     besides the core's ``step``), checkpointed so a resumed run goes on with the same weights;
     gradient-based ones keep diagnostics in ``_diag`` as one tensor (converted only when the
     steps table asks, so logging costs no per-step sync). ``adapted`` lists the terms whose
-    weights may move: those bounded below."""
+    weights may move: those bounded below that are no regularizer penalty (``ctx.fixed``)."""
 
     def __init__(
         self,
@@ -69,7 +69,8 @@ class SteppedWeighting(WeightingPlugin):
         ctx: WeightingContext | None = None,
     ) -> None:
         super().__init__(cfg, base, unbounded, ctx)
-        self.adapted = [n for n in self.base if n not in self.unbounded]
+        keep = self.unbounded | self.ctx.fixed  # negative-capable terms and penalties
+        self.adapted = [n for n in self.base if n not in keep]
         self.steps = 0
         self._diag: tuple[list[str], Tensor] = ([], torch.zeros(0))
 

@@ -13,19 +13,25 @@ from mtbench_plugins.weightings.common import SteppedWeighting, check_terms, sca
 
 class DWAWeighting(SteppedWeighting):
     """Dynamic weight averaging (Liu, Johns & Davison 2019, "End-to-end multi-task learning
-    with attention"): with r_i = L_i(t-1) / L_i(t-2), w_i(t) = K softmax(r / T)_i over the K
-    adapted terms, and the loss is sum base_i * w_i * L_i. The paper averages losses per
-    epoch; GAN training has no epochs, so t counts ``combine`` calls (one per step). The first
-    two steps use w = 1. Terms that can be negative (``unbounded``) keep w = 1: their ratio has
-    no meaning. The last two losses and the step count live in the state dict, so a resumed
-    run continues the same weights.
+    with attention", CVPR, eq. 7; the authors' code, lorenmt/mtan, averages each task's loss
+    over an epoch before the ratio): with A_i(k) the mean of term i over the k-th window of
+    ``window`` steps and r_i = A_i(k-1) / A_i(k-2) over the last two complete windows,
+    w_i = K softmax(r / T)_i over the K adapted terms, and the loss is sum base_i * w_i * L_i.
+    GAN training has no epochs, so a window of steps stands in for one (``window: 1`` is the
+    ratio of single batches). Until two windows are complete w = 1. Terms that can be negative
+    (``unbounded``) and regularizer penalties (``ctx.fixed``) keep w = 1. The running sums,
+    the last two window means and the step count live in the state dict, so a resumed run
+    continues the same weights.
     """
 
     name = "dwa"
-    description = "dynamic weight averaging from loss ratios over the last two steps (Liu 2019)"
+    description = "dynamic weight averaging from ratios of windowed mean losses (Liu 2019)"
 
     class Config(PluginConfig):
         temperature: float = Field(2.0, gt=0, le=100, description="softmax temperature T")
+        window: int = Field(
+            50, ge=1, le=100_000, description="steps per loss average (the paper's epoch)"
+        )
 
     def __init__(
         self,
@@ -36,14 +42,29 @@ class DWAWeighting(SteppedWeighting):
     ) -> None:
         super().__init__(cfg, base, unbounded, ctx)
         n = len(self.adapted)
-        self.register_buffer("history", torch.zeros(2, n))  # rows: L(t-2), L(t-1)
+        self.register_buffer("history", torch.zeros(2, n))  # rows: A(k-2), A(k-1)
+        self.register_buffer("running", torch.zeros(n))  # sum of the current window's losses
         self.register_buffer("weights", torch.ones(n))  # the weights of the latest step
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # checkpoints from before windows had no running sum: start the window afresh
+        state_dict.setdefault(prefix + "running", torch.zeros_like(self.running))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _next_weights(self) -> Tensor:
-        if self.steps < 2:
+        if self.steps < 2 * self.cfg.window:
             return torch.ones_like(self.weights)
         ratio = self.history[1] / self.history[0].clamp_min(1e-12)
         return len(self.adapted) * torch.softmax(ratio / self.cfg.temperature, 0)
+
+    def _record(self, losses: Tensor) -> None:
+        """Add this step's losses to the window; a full window becomes the newest mean."""
+        self.running.add_(losses.to(self.running))
+        self.steps += 1
+        if self.steps % self.cfg.window == 0:
+            mean = self.running / self.cfg.window
+            self.history.copy_(torch.stack([self.history[1], mean]))
+            self.running.zero_()
 
     def combine(self, terms: dict[str, Tensor]) -> Tensor:
         check_terms(terms, self.base, self.name)
@@ -55,8 +76,7 @@ class DWAWeighting(SteppedWeighting):
         if self.adapted:
             losses = torch.stack([terms[n].detach().float() for n in self.adapted])
         self.weights.copy_(w)
-        self.history.copy_(torch.stack([self.history[1], losses.to(self.history)]))
-        self.steps += 1
+        self._record(losses)
         index = {n: i for i, n in enumerate(self.adapted)}
         return sum(
             self.base[n] * (t if n not in index else w[index[n]] * t) for n, t in terms.items()

@@ -26,8 +26,9 @@ MIN_WEIGHT = 1e-3
 def last_shared_layer(shared: list[Tensor]) -> Tensor | None:
     """The last trainable parameter with ndim > 1 in ``shared``: the layer GradNorm watches.
 
-    For D that is the trunk's last weight matrix (DCGAN: the feature layer); for G the
-    generator's last weight tensor in parameter order (DCGAN: the output convolution).
+    For D that is the trunk's last weight matrix (DCGAN: the feature layer); for G the last
+    weight tensor of ``GeneratorPlugin.shared_parameters()`` (DCGAN: the output convolution;
+    ``multi_output``: the shared trunk's last upsampling, which every branch's terms reach).
     """
     for p in reversed(shared):
         if p.ndim > 1 and p.requires_grad:

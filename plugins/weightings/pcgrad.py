@@ -42,7 +42,9 @@ class PCGradWeighting(SteppedWeighting):
     trunk; G: the generator) is projected away from the other terms' gradients it conflicts
     with, and the projections are summed; other parameters (heads, weighting) get the plain
     sum. The random orders come from a generator seeded by (``seed``, step), both
-    checkpointed, so runs reproduce. Costs one backward pass per term.
+    checkpointed, so runs reproduce. Costs one backward pass per term. Regularizer penalties
+    (``ctx.fixed``) are no task: their gradients are added unprojected and take no part in
+    the surgery, so a penalty's configured strength holds.
 
     ``combine`` (for logging or callers without gradients) is the plain weighted sum;
     ``diagnostics()`` gives the cosine between every pair of term gradients on the shared
@@ -84,7 +86,11 @@ class PCGradWeighting(SteppedWeighting):
         self._diag = pairwise_cosines(names, flat)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.steps)
         self.steps += 1
-        surgery = project_conflicts(flat, gen)
+        tasks = [k for k, n in enumerate(names) if n not in self.ctx.fixed]
+        surgery = project_conflicts(flat[tasks], gen) if tasks else torch.zeros_like(flat[0])
+        for k, n in enumerate(names):  # regularizer penalties: neither projected nor projected on
+            if n in self.ctx.fixed:
+                surgery = surgery + flat[k]
         offset = 0
         for i in at:
             n = params[i].numel()

@@ -39,6 +39,7 @@ def test_every_kind_has_a_plural(kind):
         "trunks",
         "heads",
         "losses",
+        "regularizers",
         "weightings",
         "executors",
     }
@@ -178,6 +179,7 @@ BUILTIN = {
     "trunk": {"dcgan"},
     "head": {"adversarial", "aux_classifier", "projection"},
     "loss": {"ns", "hinge"},
+    "regularizer": {"r1", "r2", "gradient_penalty", "diffaugment"},
     "weighting": {"fixed"},
 }
 

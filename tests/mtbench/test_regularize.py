@@ -59,3 +59,23 @@ def test_penalty_without_a_scoring_head_is_an_error(tmp_path, capsys):
     s["regularizers"] = [{"type": "r1"}]
     assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 2
     assert "regularizers: penalties need a head with a real/fake score" in capsys.readouterr().err
+
+
+def test_regularizers_are_their_own_kind(capsys):
+    assert main(["list", "regularizer"]) == 0
+    listed = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert {"r1", "r2", "gradient_penalty", "diffaugment"} <= listed
+    assert main(["list", "loss"]) == 0
+    assert "r1" not in {line.split()[1] for line in capsys.readouterr().out.splitlines()}
+
+
+@pytest.mark.parametrize("weighting", ["uncertainty", "dwa", "gradnorm"])
+def test_adaptive_weightings_keep_penalties_at_their_configured_strength(tmp_path, weighting):
+    config = {"type": weighting, **({"window": 1} if weighting == "dwa" else {})}
+    s = tiny_spec(out=str(tmp_path / "run"), weighting=config)
+    s["train"]["steps"] = 4
+    s["regularizers"] = [{"type": "r1", "gamma": 3.0}]
+    assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 0
+    steps = pd.read_parquet(tmp_path / "run" / "steps.parquet")
+    assert (steps["weight/d/r1/penalty"] == 1.0).all()  # gamma = 3 stays 3
+    assert (steps["weight/d/adversarial/adv"] != 1.0).any()  # the weighting did adapt

@@ -41,3 +41,14 @@ def test_adversarial_head_works_unconditionally():
     head = make(AdversarialHead, num_classes=0)
     real, fake = side(feats([1.0]), None), side(feats([2.0]), None)
     assert torch.isfinite(head.d_terms(real, fake)["adv"])
+
+
+def test_lsgan_terms_are_regression_terms_for_uncertainty_weighting():
+    from feature_heads import context, make
+
+    from mtbench_plugins.heads.projection import ProjectionHead
+
+    for cls in (AdversarialHead, ProjectionHead):
+        assert make(cls).regression_terms("d") == set()  # ns: a cross-entropy
+        lsgan = cls(cls.Config(loss="lsgan"), context())
+        assert lsgan.regression_terms("d") == {"adv"} == lsgan.regression_terms("g")

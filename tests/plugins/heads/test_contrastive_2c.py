@@ -129,3 +129,8 @@ def test_discovered_and_trains_in_a_tiny_run(registry):
     assert torch.isfinite(d["contrastive_2c/2c_real"]) and torch.isfinite(
         g["contrastive_2c/2c_fake"]
     )
+
+
+def test_defaults_are_studiogans_contragan_cifar10():
+    c = Contrastive2CHead.Config()
+    assert (c.embed_dim, c.temperature) == (512, 1.0)

@@ -127,3 +127,32 @@ def test_discovered_and_trains_in_a_tiny_run(registry):
     trainer = Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
     d, g = trainer.train_step(False)
     assert torch.isfinite(d["d2d_ce/d2d_real"]) and torch.isfinite(g["d2d_ce/d2d_fake"])
+
+
+def hand_studiogan(rows: list[list[float]], labels: list[int], t: float, mp: float) -> float:
+    """StudioGAN's Data2DataCrossEntropyLoss.forward, step by step, in plain Python."""
+    emb = [unit(r) for r in rows]
+    n = len(rows)
+    total = 0.0
+    for i, y in enumerate(labels):
+        sims = [(dot(emb[i], emb[j]) + mp - 1) / t for j in range(n) if j != i]
+        top = max(sims)
+        others = [j for j in range(n) if j != i]
+        neg = sum(math.exp(max(s, 0.0) - top) for s, j in zip(sims, others) if labels[j] != y)
+        pos = max((mp - dot(emb[i], unit(PROXIES[y]))) / t, 0.0)
+        total += pos + math.log(math.exp(-pos) + neg)
+    return total / n
+
+
+@pytest.mark.parametrize(("t", "mp"), [(0.5, 0.98), (1.0, 0.5)])
+def test_studiogan_variant_by_hand(t, mp):
+    head = hand_head(temperature=t, pos_margin=mp, variant="studiogan")
+    real, fake = feature_side(ROWS, LABELS), feature_side(ROWS[::-1], LABELS)
+    got = head.d_terms(real, fake)["d2d_real"].item()
+    assert got == pytest.approx(hand_studiogan(ROWS, LABELS, t, mp), rel=1e-5)
+    assert got != pytest.approx(hand_d2d(ROWS, LABELS, t, mp, 1 - mp), rel=1e-3)
+
+
+def test_defaults_are_studiogans_reacgan_cifar10():
+    c = D2DCEHead.Config()
+    assert (c.embed_dim, c.temperature, c.pos_margin, c.neg_margin) == (512, 0.5, 0.98, 0.02)

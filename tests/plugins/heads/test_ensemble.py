@@ -117,10 +117,20 @@ def test_gman_limits_are_mean_and_max(ctx):
     assert big.item() == pytest.approx(2.0, rel=1e-5)
 
 
-def test_gman_gradient_is_the_softmax_weighted_mean_of_member_gradients(ctx):
+def test_gman_detached_gradient_is_the_softmax_weighted_mean_of_member_gradients(ctx):
     losses = torch.tensor([0.5, 2.0, 1.0], requires_grad=True)
-    hand_head(ctx, aggregator="gman", gman_lambda=1.5).aggregate(losses).backward()
+    head = hand_head(ctx, aggregator="gman", gman_lambda=1.5, detach_weights=True)
+    head.aggregate(losses).backward()
     assert torch.allclose(losses.grad, torch.softmax(1.5 * losses.detach(), 0))
+
+
+def test_gman_weights_stay_in_the_generators_graph(ctx):
+    losses = torch.tensor([0.5, 2.0, 1.0], requires_grad=True)
+    soft = hand_head(ctx, aggregator="gman", gman_lambda=1.5).aggregate(losses)
+    soft.backward()
+    w = torch.softmax(1.5 * losses.detach(), 0)
+    # d/dL_k sum_j w_j L_j with w = softmax(lambda L): w_k (1 + lambda (L_k - F))
+    assert torch.allclose(losses.grad, w * (1 + 1.5 * (losses.detach() - soft.detach())))
 
 
 def test_gman_learned_lambda_gradient_by_hand(ctx):

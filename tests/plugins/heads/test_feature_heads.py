@@ -1,9 +1,21 @@
 """What the adversarial, AC and projection heads share: registration, config, gradient flow,
 label checks and the spectral norm option."""
 
+from dataclasses import replace
+
 import pytest
 import torch
-from feature_heads import HAND_HEADS, HEADS, D, aux_head, make, projection_head, side, sides
+from feature_heads import (
+    HAND_HEADS,
+    HEADS,
+    D,
+    aux_head,
+    context,
+    make,
+    projection_head,
+    side,
+    sides,
+)
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -83,3 +95,29 @@ def test_spectral_norm_option(cls):
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
     real, fake = side(torch.randn(2, D), [0, 1]), side(torch.randn(2, D), [2, 0])
     assert all(torch.isfinite(v) for v in normed.d_terms(real, fake).values())
+
+
+@pytest.mark.parametrize("cls", HEADS)
+def test_spectral_norm_follows_the_trunk_unless_turned_off(cls):
+    ctx = replace(context(), spectral_norm=True)  # a trunk with spectral norm
+    torch.manual_seed(0)
+    follows = cls(cls.Config(), ctx)
+    layers = [m for m in follows.modules() if isinstance(m, (nn.Linear, nn.Embedding))]
+    assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    off = cls(cls.Config(spectral_norm=False), ctx)
+    assert not any(parametrize.is_parametrized(m) for m in off.modules())
+
+
+def test_heads_follow_a_spectral_norm_trunk_in_a_run(registry):
+    from helpers import tiny_spec
+
+    from mtbench.compose import compose
+    from mtbench.spec import resolve
+
+    s = tiny_spec()
+    s["discriminator"]["trunk"]["spectral_norm"] = True
+    s["discriminator"]["heads"] = [{"type": "projection"}, {"type": "aux_classifier"}]
+    parts = compose(resolve(s, registry), registry, torch.device("cpu"))
+    proj = parts.discriminator.heads["projection"]
+    assert parametrize.is_parametrized(proj.embed, "weight")
+    assert parametrize.is_parametrized(proj.psi, "weight")

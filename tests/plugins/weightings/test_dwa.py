@@ -16,7 +16,8 @@ def dwa_step(w, a: float, b: float) -> float:
 
 
 def test_dwa_weights_by_hand():
-    w = make(DWAWeighting, base={"a": 2.0, "b": 1.0, "c": 1.0}, unbounded={"c"}, temperature=2.0)
+    base = {"a": 2.0, "b": 1.0, "c": 1.0}
+    w = make(DWAWeighting, base=base, unbounded={"c"}, temperature=2.0, window=1)
     assert dwa_step(w, 5, 10) == pytest.approx(2 * 5 + 10 + 1)  # first two steps: w = 1
     assert dwa_step(w, 4, 10) == pytest.approx(2 * 4 + 10 + 1)
     e_a, e_b = math.exp(0.8 / 2), math.exp(1.0 / 2)  # ratios 4/5 and 10/10
@@ -37,10 +38,20 @@ def test_dwa_gradients_are_weighted_and_go_only_to_inputs():
 
 
 def test_dwa_state_round_trips_mid_run():
-    w = make(DWAWeighting)
+    w = make(DWAWeighting, window=1)
     for a, b in [(5, 10), (4, 9), (3, 9)]:
         dwa_step(w, a, b)
-    other = make(DWAWeighting)
+    other = make(DWAWeighting, window=1)
     other.load_state_dict(w.state_dict())
     assert other.steps == 3 and other.current_weights() == w.current_weights()
     assert dwa_step(other, 2, 8) == pytest.approx(dwa_step(w, 2, 8))
+
+
+def test_dwa_ratios_are_of_window_means_not_single_batches():
+    w = make(DWAWeighting, base={"a": 1.0, "b": 1.0}, temperature=1.0, window=2)
+    for a, b in [(6, 1), (2, 3), (3, 1), (1, 1)]:  # window means: a 4 then 2, b 2 then 1
+        assert dwa_step(w, a, b) == pytest.approx(a + b)  # w = 1 until two windows are full
+    e_a, e_b = math.exp(2 / 4), math.exp(1 / 2)
+    assert dwa_step(w, 1, 1) == pytest.approx(2 * e_a / (e_a + e_b) + 2 * e_b / (e_a + e_b))
+    # single-batch ratios (1/3 for a, 1/1 for b) would weight b above a; the window means tie
+    assert w.current_weights()["a"] == pytest.approx(w.current_weights()["b"])

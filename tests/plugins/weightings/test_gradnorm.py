@@ -68,3 +68,23 @@ def test_gradnorm_state_round_trips():
     Problem().run(w)
     Problem().run(other)
     assert torch.equal(other.w, w.w) and torch.equal(other.m, w.m)
+
+
+def test_gradnorm_on_multi_output_balances_on_the_shared_trunk(registry, tmp_path):
+    from helpers import tiny_spec
+
+    from mtbench import spec as S
+    from mtbench.compose import compose
+    from mtbench.train.loop import Trainer
+
+    s = tiny_spec(weighting={"type": "gradnorm"})
+    s["dataset"] = {"type": "shapes", "size": 16, "n": 64}
+    s["generator"] = {"type": "multi_output", "z_dim": 8, "width": 8, "embed_dim": 4}
+    r = S.resolve(s, registry)
+    cpu = torch.device("cpu")
+    trainer = Trainer(r, compose(r, registry, cpu), cpu)
+    layer = last_shared_layer(trainer.g_shared)
+    assert layer is trainer.G.ups[-1].weight  # not the last branch's output convolution
+    trainer.train_step(timed=True)
+    norms = trainer.p.g_weighting.diagnostics()
+    assert all(v > 0 for k, v in norms.items() if k.startswith("gnorm/"))

@@ -46,3 +46,14 @@ def test_pcgrad_applies_the_loss_scale():
     p = Problem()
     w.backward(p.terms(), [p.theta, p.phi], [p.theta], scale=lambda x: 8 * x)
     assert theta_grad(p) == pytest.approx([8 * -4.8, 8 * 10.4], rel=1e-6)
+
+
+def test_pcgrad_leaves_regularizer_penalties_out_of_the_surgery():
+    from mtbench.api import WeightingContext
+
+    ctx = WeightingContext(fixed=frozenset({"b"}))
+    w = PCGradWeighting(PCGradWeighting.Config(), {"a": 2.0, "b": 1.0}, ctx=ctx)
+    p = Problem()
+    p.run(w)
+    # a's (2, 4) * 2 and the penalty b's (-6, 0) conflict; the plain sum stands
+    assert theta_grad(p) == pytest.approx([2 * 2 - 6, 2 * 4])

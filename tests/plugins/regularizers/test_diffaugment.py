@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mtbench_plugins.losses.diffaugment import DiffAugment, cutout, translation
+from mtbench_plugins.regularizers.diffaugment import DiffAugment, cutout, translation
 
 
 def test_translation_shifts_and_fills_with_zeros():

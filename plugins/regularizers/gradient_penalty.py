@@ -37,5 +37,5 @@ class GradientPenalty(Regularizer):
 
 
 @hookimpl
-def mtbench_losses() -> list[type[Regularizer]]:
+def mtbench_regularizers() -> list[type[Regularizer]]:
     return [GradientPenalty]

@@ -1,4 +1,10 @@
-"""R1 penalty (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?")."""
+"""R1 penalty (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?").
+
+The gradient is taken with respect to the un-augmented real images, through the augmentation
+(DiffAugment), as StyleGAN2-ADA (``training/loss.py``: ``real_img_tmp.requires_grad_`` before
+``run_D`` augments) and PyTorch-StudioGAN (``src/worker.py``: ``real_images.requires_grad_``
+before ``self.AUG.series_augment``, then ``losses.stylegan_cal_r1_reg(images=real_images)``) do.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +44,8 @@ class R1(Regularizer):
         return step % self.cfg.every == 0
 
     def scored(self, ctx: PenaltyContext) -> tuple[Tensor, Tensor]:
-        """The score and the images it is differentiated by: the real side's."""
-        return ctx.real_score, ctx.real.images["image"]
+        """The score and the images it is differentiated by: the un-augmented reals."""
+        return ctx.real_score, ctx.source("real")
 
     def d_terms(self, ctx: PenaltyContext) -> dict[str, Tensor]:
         norm = grad_sq_norm(*self.scored(ctx))
@@ -47,5 +53,5 @@ class R1(Regularizer):
 
 
 @hookimpl
-def mtbench_losses() -> list[type[Regularizer]]:
+def mtbench_regularizers() -> list[type[Regularizer]]:
     return [R1]

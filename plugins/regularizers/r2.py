@@ -8,11 +8,11 @@ from torch import Tensor
 
 from mtbench import hookimpl
 from mtbench.api import PenaltyContext, Regularizer
-from mtbench_plugins.losses.r1 import R1
+from mtbench_plugins.regularizers.r1 import R1
 
 
 class R2(R1):
-    """gamma/2 * E ||grad_x D(G(z))||^2 on fake images."""
+    """gamma/2 * E ||grad_x D(G(z))||^2 on fake images, x before augmentation (as R1)."""
 
     name: ClassVar[str] = "r2"
     description: ClassVar[str] = "R2 gradient penalty on generated images (Mescheder et al. 2018)"
@@ -20,9 +20,9 @@ class R2(R1):
     needs_fake_grad: ClassVar[bool] = True
 
     def scored(self, ctx: PenaltyContext) -> tuple[Tensor, Tensor]:
-        return ctx.fake_score, ctx.fake.images["image"]
+        return ctx.fake_score, ctx.source("fake")
 
 
 @hookimpl
-def mtbench_losses() -> list[type[Regularizer]]:
+def mtbench_regularizers() -> list[type[Regularizer]]:
     return [R2]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from penalties import linear_context
 
-from mtbench_plugins.losses.gradient_penalty import GradientPenalty
+from mtbench_plugins.regularizers.gradient_penalty import GradientPenalty
 
 
 def test_gradient_penalty_pulls_the_gradient_norm_to_one():

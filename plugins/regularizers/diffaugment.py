@@ -80,5 +80,5 @@ class DiffAugment(Regularizer):
 
 
 @hookimpl
-def mtbench_losses() -> list[type[Regularizer]]:
+def mtbench_regularizers() -> list[type[Regularizer]]:
     return [DiffAugment]
