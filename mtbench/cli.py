@@ -75,10 +75,26 @@ def build_parser() -> Parser:
     rp.add_argument("--plots", action="store_true", help="also write PNG plots")
     rp.add_argument("--plots-dir", help="where plots go (default: --out, else the first DIR)")
     rp.add_argument("--out", help="also write the tables and leaderboard.md into this folder")
+    _sample_parser(sub)
     c = sub.add_parser("compare", help="two runs (or suite folders) side by side")
     c.add_argument("run_a", help="a run folder, or a suite folder (means over seeds, Welch test)")
     c.add_argument("run_b", help="another run folder, or suite folder")
     return p
+
+
+def _sample_parser(sub) -> None:
+    sa = sub.add_parser("sample", help="images from a run's checkpoint (EMA generator)")
+    sa.add_argument("run_dir", help="the run folder")
+    sa.add_argument("--checkpoint", choices=["last", "best"], default="last", help="which file")
+    sa.add_argument("--n", type=_positive, help="images (per label with --labels; default 64)")
+    which = sa.add_mutually_exclusive_group()
+    which.add_argument("--labels", metavar="0,3,7", help="these classes, --n images each")
+    which.add_argument("--per-class", type=_positive, metavar="K", help="K images of each class")
+    sa.add_argument("--seed", type=int, help="noise seed (default: the run's seed)")
+    sa.add_argument("--format", choices=["png", "grid", "npz"], default="grid", help="files")
+    sa.add_argument("--raw", action="store_true", help="the trained generator, not its EMA")
+    sa.add_argument("--out", required=True, help="a new folder (existing: --force)")
+    sa.add_argument("--force", action="store_true", help="write into an existing --out")
 
 
 def _positive(text: str) -> int:
@@ -298,6 +314,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from mtbench.sample import sample
+
+    loaded, paths = sample(
+        args.run_dir,
+        args.out,
+        args.checkpoint,
+        args.n,
+        args.labels,
+        args.per_class,
+        args.seed,
+        args.format,
+        args.raw,
+        args.force,
+    )
+    print(f"{len(paths)} file(s) from step {loaded.step} ({args.checkpoint}.pt) in {args.out}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from mtbench.report import compare
 
@@ -309,6 +344,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "report": cmd_report,
     "compare": cmd_compare,
+    "sample": cmd_sample,
     "eval": cmd_eval,
     "run": cmd_run,
     "validate": cmd_validate,
