@@ -76,6 +76,14 @@ def build_parser() -> Parser:
     rp.add_argument("--plots-dir", help="where plots go (default: --out, else the first DIR)")
     rp.add_argument("--out", help="also write the tables and leaderboard.md into this folder")
     _sample_parser(sub)
+    x = sub.add_parser(
+        "export", help="a run's generator as a torch.export file (.pt2) plus a JSON of its inputs"
+    )
+    x.add_argument("run_dir", help="the run folder")
+    x.add_argument("--out", required=True, help="the program file (.pt2; its JSON beside it)")
+    x.add_argument("--checkpoint", choices=["last", "best"], default="last", help="which file")
+    x.add_argument("--raw", action="store_true", help="the trained generator, not its EMA")
+    x.add_argument("--force", action="store_true", help="overwrite an existing --out")
     c = sub.add_parser("compare", help="two runs (or suite folders) side by side")
     c.add_argument("run_a", help="a run folder, or a suite folder (means over seeds, Welch test)")
     c.add_argument("run_b", help="another run folder, or suite folder")
@@ -333,6 +341,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from mtbench.export import describe, export
+
+    out, meta_path, meta = export(args.run_dir, args.out, args.checkpoint, args.raw, args.force)
+    print(f"{out} and {meta_path}: {describe(meta)}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from mtbench.report import compare
 
@@ -345,6 +361,7 @@ COMMANDS = {
     "report": cmd_report,
     "compare": cmd_compare,
     "sample": cmd_sample,
+    "export": cmd_export,
     "eval": cmd_eval,
     "run": cmd_run,
     "validate": cmd_validate,
