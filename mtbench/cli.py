@@ -75,6 +75,7 @@ def build_parser() -> Parser:
     rp.add_argument("--plots", action="store_true", help="also write PNG plots")
     rp.add_argument("--plots-dir", help="where plots go (default: --out, else the first DIR)")
     rp.add_argument("--out", help="also write the tables and leaderboard.md into this folder")
+    rp.add_argument("--html", metavar="OUT", help="also write one self-contained HTML page")
     _sample_parser(sub)
     x = sub.add_parser(
         "export", help="a run's generator as a torch.export file (.pt2) plus a JSON of its inputs"
@@ -309,10 +310,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     title = suite_title(args.dirs)
     if args.out:
         claim_out(args.out)
+    if args.html:
+        from mtbench.html_report import claim
+
+        claim(Path(args.html))
     print(render(tables, args.format, title, args.sort), end="")
     if args.out:
         publish(tables, Path(args.out), args.dirs, args.argv, title, args.sort)
         print(f"tables, leaderboard.md, README.md, samples written to {args.out}", file=sys.stderr)
+    if args.html:
+        from mtbench.html_report import write_html
+
+        write_html(tables, args.dirs, args.html, title, args.sort)
+        print(f"page: {args.html} (images in its _files folder)", file=sys.stderr)
     if args.plots:
         from mtbench.plots import write_plots
 
