@@ -47,6 +47,7 @@ th.asc::after{content:" \\25B2"}th.desc::after{content:" \\25BC"}
 td.best{font-weight:bold;background:#e8f6e8}td{font-variant-numeric:tabular-nums}
 figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}
 figure img{image-rendering:pixelated;border:1px solid #ccc;max-width:100%}
+.samples img{min-width:192px}
 .plots img{max-width:100%}.note{color:#555;font-size:90%}
 """
 
@@ -109,7 +110,7 @@ def render_page(
     if agg.empty:
         body.append("<p>No runs yet.</p>")
     else:
-        body += _leaderboards(t, agg)
+        body += _leaderboards(t, agg, title)
         body += _samples(agg, files, out)
         body += _plots(files, out)
         body += _markdown_section(_protocol(t, agg) + _left_out(t))
@@ -122,9 +123,10 @@ def render_page(
     )
 
 
-def _leaderboards(t: Tables, agg: pd.DataFrame) -> list[str]:
+def _leaderboards(t: Tables, agg: pd.DataFrame, title: str) -> list[str]:
     metrics = headline_metrics(metric_columns(t.runs))
-    out = ["<h2>Leaderboard</h2>", f'<p class="note">{_e(stats_note())}</p>']
+    out = [] if title == "Leaderboard" else ["<h2>Leaderboard</h2>"]
+    out.append(f'<p class="note">{_e(stats_note())}</p>')
     out.append('<p class="note">Click a column heading to sort by it; bold: best.</p>')
     groups = list(agg.groupby("protocol", sort=False))
     for pid, g in groups:
@@ -139,12 +141,12 @@ def _leaderboards(t: Tables, agg: pd.DataFrame) -> list[str]:
 def _table(g: pd.DataFrame, metrics: list[str]) -> str:
     """One protocol's leaderboard: report's cells, each with the number it sorts by."""
     header, rows = leaderboard_rows(g, metrics)
-    keys = ["#", "variant", "heads", "weighting", "seeds"]
+    keys = ["#", "variant", "heads", "weighting", "runs"]  # seeds sort by how many
     keys += [f"{m}_mean" for m in metrics] + ["imgs_per_s_mean", "wall_s_mean"]
     th = "".join(f"<th>{_e(h)}</th>" for h in header)
     trs = []
     for (_, r), cells in zip(g.iterrows(), rows):
-        tds = [_cell(cell, _sort_value(r, k, i)) for i, (k, cell) in enumerate(zip(keys, cells))]
+        tds = [_cell(cell, _sort_value(r, k, cell)) for k, cell in zip(keys, cells)]
         trs.append(f'<tr data-variant="{_e(str(r["variant"]))}">{"".join(tds)}</tr>')
     return (
         f'<table class="sortable leaderboard"><thead><tr>{th}</tr></thead>'
@@ -152,10 +154,9 @@ def _table(g: pd.DataFrame, metrics: list[str]) -> str:
     )
 
 
-def _sort_value(r: pd.Series, key: str, i: int) -> str:
-    if key == "#":
-        return str(i)
-    v = r.get(key)
+def _sort_value(r: pd.Series, key: str, cell: str) -> str:
+    """What a cell sorts by: its unrounded number (the rank for ``#``), else its text."""
+    v = cell if key == "#" else r.get(key)
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return ""
     return repr(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
@@ -180,7 +181,7 @@ def _samples(agg: pd.DataFrame, files: Path, out: Path) -> list[str]:
     if not figs:
         return []
     note = "Each variant's final sample grid (lowest seed; one row per class)."
-    return ["<h2>Samples</h2>", f'<p class="note">{note}</p>', *figs]
+    return ["<h2>Samples</h2>", f'<p class="note">{note}</p><div class="samples">', *figs, "</div>"]
 
 
 def _plots(files: Path, out: Path) -> list[str]:

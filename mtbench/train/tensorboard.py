@@ -25,11 +25,17 @@ def installed() -> bool:
 
 
 def wanted(setting: bool | None) -> bool:
-    """Whether this run writes TensorBoard events; one clear line if asked for but missing."""
+    """Whether this run writes TensorBoard events; one clear line if asked for but missing.
+
+    Imports the writer now (a second or so), before the run folder is written, so that it
+    is not paid between spec.json and the first step, where Ctrl-C is already handled.
+    """
     if setting is None:
-        return installed()
-    if setting and not installed():
+        setting = installed()
+    elif setting and not installed():
         raise UserError(f"log.tensorboard: true but tensorboard is not installed; {INSTALL}")
+    if setting:
+        import torch.utils.tensorboard  # noqa: F401
     return setting
 
 

@@ -110,29 +110,26 @@ def test_in_headless_chromium_sorting_by_fid_reorders_rows(suite, tmp_path):
     # a click on the fid heading (twice: descending) and the rows' order, as the DOM says
     probe = page.read_text().replace(
         "</body>",
-        "<script>const th=[...document.querySelectorAll('th')].find(h=>h.textContent"
+        "<script>addEventListener('load',()=>{"
+        "const th=[...document.querySelectorAll('th')].find(h=>h.textContent"
         ".startsWith('fid'));th.click();th.click();"
         "document.title='ORDER:'+[...document.querySelectorAll('tr[data-variant]')]"
         ".map(r=>r.dataset.variant).join(',')+';IMAGES:'+[...document.images]"
-        ".every(i=>i.complete&&i.naturalWidth>0);</script></body>",
+        ".every(i=>i.complete&&i.naturalWidth>0);});</script></body>",
     )
     probed = tmp_path / "probe.html"
     probed.write_text(probe)
-    dom = _chromium("--dump-dom", probed.as_uri())
-    assert "ORDER:unc,ac,proj" in dom  # highest fid first after two clicks
+    dom, log = _chromium("--dump-dom", probed.as_uri())
+    assert "ORDER:unc,ac,proj;IMAGES:true" in dom  # highest fid first after two clicks
+    assert ":CONSOLE" not in log and "Uncaught" not in log  # no console errors (nor logs)
     shot = tmp_path / "shot.png"
-    _chromium(f"--screenshot={shot}", "--window-size=1200,900", page.as_uri())
+    _chromium(f"--screenshot={shot}", "--window-size=1200,900", page.as_uri())  # renders
     assert Image.open(shot).size == (1200, 900)
 
 
-def _chromium(*args: str) -> str:
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--allow-file-access-from-files",
-    ]
-    done = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
+def _chromium(*args: str) -> tuple[str, str]:
+    """stdout (the DOM for --dump-dom) and the browser's log, where console messages go."""
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr"]
+    done = subprocess.run([*cmd, "--v=0", *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    return done.stdout, done.stderr
