@@ -107,3 +107,27 @@ def test_one_grid_per_output_of_a_multi_output_generator(tmp_path, mnist_root):
     rd = _run(tmp_path, spec)
     tags = _events(rd).Tags()["images"]
     assert set(tags) == {"samples/image", "samples/edges"}
+
+
+def test_a_removed_folder_drops_the_writer_quietly(tmp_path):
+    import shutil
+    import threading
+    import time
+
+    from mtbench.train.tensorboard import Board
+
+    seen = []
+    old = threading.excepthook
+    threading.excepthook = seen.append
+    try:
+        board = Board(tmp_path / "run" / "tb")
+        board.row({"step": 1, "t_total": 0.5})
+        board.writer.flush()
+        shutil.rmtree(tmp_path / "run")
+        for step in range(2, 40):  # the writer's thread fails; its error comes back here
+            board.row({"step": step, "t_total": 0.5})
+            time.sleep(0.005)
+        board.close()
+    finally:
+        threading.excepthook = old
+    assert board.writer is None and not seen and not (tmp_path / "run").exists()
