@@ -85,10 +85,35 @@ def build_parser() -> Parser:
     rp.add_argument("--plots", action="store_true", help="also write PNG plots")
     rp.add_argument("--plots-dir", help="where plots go (default: --out, else the first DIR)")
     rp.add_argument("--out", help="also write the tables and leaderboard.md into this folder")
+    rp.add_argument("--html", metavar="OUT", help="also write one self-contained HTML page")
+    _sample_parser(sub)
+    x = sub.add_parser(
+        "export", help="a run's generator as a torch.export file (.pt2) plus a JSON of its inputs"
+    )
+    x.add_argument("run_dir", help="the run folder")
+    x.add_argument("--out", required=True, help="the program file (.pt2; its JSON beside it)")
+    x.add_argument("--checkpoint", choices=["last", "best"], default="last", help="which file")
+    x.add_argument("--raw", action="store_true", help="the trained generator, not its EMA")
+    x.add_argument("--force", action="store_true", help="overwrite an existing --out")
     c = sub.add_parser("compare", help="two runs (or suite folders) side by side")
     c.add_argument("run_a", help="a run folder, or a suite folder (means over seeds, Welch test)")
     c.add_argument("run_b", help="another run folder, or suite folder")
     return p
+
+
+def _sample_parser(sub) -> None:
+    sa = sub.add_parser("sample", help="images from a run's checkpoint (EMA generator)")
+    sa.add_argument("run_dir", help="the run folder")
+    sa.add_argument("--checkpoint", choices=["last", "best"], default="last", help="which file")
+    sa.add_argument("--n", type=_positive, help="images (per label with --labels; default 64)")
+    which = sa.add_mutually_exclusive_group()
+    which.add_argument("--labels", metavar="0,3,7", help="these classes, --n images each")
+    which.add_argument("--per-class", type=_positive, metavar="K", help="K images of each class")
+    sa.add_argument("--seed", type=int, help="noise seed (default: the run's seed)")
+    sa.add_argument("--format", choices=["png", "grid", "npz"], default="grid", help="files")
+    sa.add_argument("--raw", action="store_true", help="the trained generator, not its EMA")
+    sa.add_argument("--out", required=True, help="a new folder (existing: --force)")
+    sa.add_argument("--force", action="store_true", help="write into an existing --out")
 
 
 def _positive(text: str) -> int:
@@ -322,16 +347,52 @@ def cmd_report(args: argparse.Namespace) -> int:
     title = suite_title(args.dirs)
     if args.out:
         claim_out(args.out)
+    if args.html:
+        from mtbench.html_report import claim
+
+        claim(Path(args.html))
     print(render(tables, args.format, title, args.sort), end="")
     if args.out:
         publish(tables, Path(args.out), args.dirs, args.argv, title, args.sort)
         print(f"tables, leaderboard.md, README.md, samples written to {args.out}", file=sys.stderr)
+    if args.html:
+        from mtbench.html_report import write_html
+
+        write_html(tables, args.dirs, args.html, title, args.sort)
+        print(f"page: {args.html} (images in its _files folder)", file=sys.stderr)
     if args.plots:
         from mtbench.plots import write_plots
 
         folder = args.plots_dir or args.out or args.dirs[0]
         for path in write_plots(tables, folder):
             print(f"plot: {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from mtbench.sample import sample
+
+    loaded, paths = sample(
+        args.run_dir,
+        args.out,
+        args.checkpoint,
+        args.n,
+        args.labels,
+        args.per_class,
+        args.seed,
+        args.format,
+        args.raw,
+        args.force,
+    )
+    print(f"{len(paths)} file(s) from step {loaded.step} ({args.checkpoint}.pt) in {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mtbench.export import describe, export
+
+    out, meta_path, meta = export(args.run_dir, args.out, args.checkpoint, args.raw, args.force)
+    print(f"{out} and {meta_path}: {describe(meta)}")
     return 0
 
 
@@ -346,6 +407,8 @@ COMMANDS = {
     "bench": cmd_bench,
     "report": cmd_report,
     "compare": cmd_compare,
+    "sample": cmd_sample,
+    "export": cmd_export,
     "eval": cmd_eval,
     "run": cmd_run,
     "validate": cmd_validate,

@@ -32,6 +32,7 @@ def spec_hash(spec_json: dict) -> str:
     core.pop("meta", None)
     core.get("train", {}).pop("steps", None)
     core.get("log", {}).pop("progress", None)
+    core.get("log", {}).pop("tensorboard", None)
     blob = json.dumps(core, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -91,6 +91,9 @@ class LogSpec(Strict):
     sample_every: int = Field(500, ge=1, le=MAX_STEPS)
     samples_per_class: int = Field(8, ge=1, le=64)
     progress: bool = True
+    tensorboard: bool | None = Field(
+        None, description="write <run>/tb/ events; null: when tensorboard is installed"
+    )
 
 
 class RunSpec(Strict):

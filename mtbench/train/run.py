@@ -32,6 +32,7 @@ from mtbench.train.checkpoint import CorruptCheckpoint, load_checkpoint, save_ch
 from mtbench.train.loop import RunHooks, Trainer
 from mtbench.train.samples import fixed_inputs, save_grid
 from mtbench.train.state import seed_everything
+from mtbench.train.tensorboard import Board, wanted
 
 log = logging.getLogger("mtbench")
 
@@ -50,8 +51,17 @@ def resolve_device(choice: str) -> torch.device:
 class RunFiles(RunHooks):
     """Writes a run's tables, checkpoints, samples and evaluations as the loop advances."""
 
-    def __init__(self, r: Resolved, rd: RunDir, trainer: Trainer, evaluator, rows: list[dict]):
+    def __init__(
+        self,
+        r: Resolved,
+        rd: RunDir,
+        trainer: Trainer,
+        evaluator,
+        rows: list[dict],
+        board: Board | None = None,
+    ):
         self.r, self.rd, self.trainer, self.evaluator = r, rd, trainer, evaluator
+        self.board = board or Board(None)
         self.rows = rows
         self.eval_rows: list[dict] = _read_rows(rd.evals, trainer.step)
         self.best: float | None = _best_so_far(self.eval_rows, r.spec.eval.best_metric)
@@ -68,6 +78,7 @@ class RunFiles(RunHooks):
 
     def on_log(self, row: dict) -> None:
         self.rows.append({"run_id": self.rd.root.name, **row})
+        self.board.row(row)
 
     def after_step(self, trainer: Trainer) -> None:
         if trainer.rank != 0:  # under torch.distributed only rank 0 writes
@@ -81,7 +92,9 @@ class RunFiles(RunHooks):
             self.check_folder()
             trainer.check_health()  # nothing non-finite is ever saved or evaluated
         if sample:
-            save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step))
+            self.board.grids(
+                save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step)), step
+            )
         if evaluate:
             self.evaluate()
         if checkpoint:
@@ -122,6 +135,7 @@ class RunFiles(RunHooks):
         for row in new:
             row.update(run_id=self.rd.root.name, checkpoint=LIVE)
         self.eval_rows += new
+        self.board.metrics(new, gens[0][0])
         self._maybe_best(new)
         return new
 
@@ -319,6 +333,7 @@ def run(
     if r.spec.train.precision == "fp16" and device.type != "cuda":
         raise UserError("train.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
     rd = RunDir(Path(out) if out else default_out(r))
+    tensorboard = wanted(r.spec.log.tensorboard)
     spec_json = r.to_json()
     spec_json["out"] = str(rd.root)
     old = prepare_dir(r, rd, resume, spec_json)
@@ -340,18 +355,23 @@ def run(
     sessions = list(meta.get("contention") or []) if isinstance(meta, dict) else []
     spec_json["meta"]["contention"] = sessions + [contention.session_start(torch.get_num_threads())]
     rows = _read_rows(rd.steps, trainer.step)
-    files = None
+    files = board = None
     try:
         if rank == 0:
             rd.root.mkdir(parents=True, exist_ok=True)
             write_json(rd.spec, spec_json)
-        files = RunFiles(r, rd, trainer, evaluator, rows)
+        board = Board(rd.tb if tensorboard and rank == 0 else None, trainer.step)
+        board.spec(spec_json, trainer.step)
+        files = RunFiles(r, rd, trainer, evaluator, rows, board)
         return _train(r, rd, trainer, files, rank, t0, spec_json)
     except OSError as exc:
         if exc.errno not in WRITE_ERRNOS:
             raise
         saved = files.saved_step if files else (trainer.step if rd.last.is_file() else None)
         raise UserError(_write_failed(exc, rd, saved)) from None
+    finally:
+        if board is not None:
+            board.close()
 
 
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -425,7 +445,7 @@ def _finish(files: RunFiles, trainer: Trainer, status: str) -> None:
     if status == "done" and files.evaluator is not None:
         if not _training_metrics(files, step):  # a finished run resumed evaluates no more
             _final_evaluation(files)
-    save_grid(trainer.sampler(), files.inputs, files.rd.sample_path(step))
+    files.board.grids(save_grid(trainer.sampler(), files.inputs, files.rd.sample_path(step)), step)
     files.checkpoint()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torchvision.utils import save_image
+from torchvision.utils import make_grid, save_image
 
 from mtbench.api import LatentCode, TargetInfo
 from mtbench.data import BatchSource
@@ -43,21 +43,20 @@ def fixed_inputs(
 
 
 @torch.no_grad()
-def save_grid(generator: torch.nn.Module, inputs: FixedInputs, path: Path) -> None:
-    """Write every output of the generator side by side as one PNG grid (atomically)."""
+def save_grid(generator: torch.nn.Module, inputs: FixedInputs, path: Path) -> dict[str, Tensor]:
+    """Write every output of the generator as one PNG grid each (atomically); returns the
+    grids by output name (CHW in [0, 1]) for other views of the same samples (TensorBoard)."""
     was_training = generator.training
     generator.eval()
     try:
         out = generator(inputs.z, inputs.labels)
     finally:
         generator.train(was_training)
-    image = out["image"].float()
-    buf = io.BytesIO()
-    save_image(image.add(1).div(2).clamp(0, 1), buf, nrow=inputs.per_row, padding=2, format="png")
-    atomic_write_bytes(path, buf.getvalue())
-    for name, extra in out.items():
-        if name != "image":
-            buf = io.BytesIO()
-            grid = extra.float().add(1).div(2).clamp(0, 1)
-            save_image(grid, buf, nrow=inputs.per_row, padding=2, format="png")
-            atomic_write_bytes(path.with_name(f"{path.stem}_{name}.png"), buf.getvalue())
+    grids = {}
+    for name, images in out.items():
+        grids[name] = make_grid(images.float().add(1).div(2).clamp(0, 1), inputs.per_row)
+        target = path if name == "image" else path.with_name(f"{path.stem}_{name}.png")
+        buf = io.BytesIO()
+        save_image(grids[name], buf, format="png")
+        atomic_write_bytes(target, buf.getvalue())
+    return grids

@@ -155,15 +155,17 @@ def test_a_run_whose_folder_is_deleted_while_training_stops_in_one_line(
     save_grid = run_module.save_grid
 
     def save_then_delete(generator, inputs, path):
-        save_grid(generator, inputs, path)
+        grids = save_grid(generator, inputs, path)
         if path.name == "step_000003.png":
             shutil.rmtree(out)  # the user deletes the folder while the run trains
+        return grids
 
     monkeypatch.setattr(run_module, "save_grid", save_then_delete)
     assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 2
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"{out}: the run folder") and "removed while the run trained" in line
     assert not (out / RunDir.SUMMARY).exists() and not (out / RunDir.CHECKPOINTS).exists()
+    assert not out.exists()  # nor TensorBoard's events
 
 
 def test_bench_treats_a_folder_without_spec_json_as_not_done(tmp_path):
