@@ -93,6 +93,18 @@ class LogSpec(Strict):
     progress: bool = True
 
 
+class DataSpec(Strict):
+    """How batches reach the device: the whole split there, or streamed (``mtbench.stream``)."""
+
+    source: Literal["auto", "memory", "stream"] = Field(
+        "auto", description="memory: whole split on the device; stream: DataLoader workers"
+    )
+    device_bytes: int | None = Field(
+        None, ge=1, description="budget for the in-memory source; default a fraction of free memory"
+    )
+    workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes (stream)")
+
+
 class RunSpec(Strict):
     name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = Field(0, ge=0, le=MAX_SEED)
@@ -107,6 +119,7 @@ class RunSpec(Strict):
     regularizers: list[PluginSpec] = Field(
         [], description="penalties and augmentations: gradient_penalty, r1, r2, diffaugment"
     )
+    data: DataSpec = DataSpec()
     train: TrainSpec = TrainSpec()
     log: LogSpec = LogSpec()
     eval: EvalSpec = EvalSpec()
