@@ -68,3 +68,23 @@ def test_image_folder_errors_name_the_folder(tmp_path):
     (tmp_path / "empty" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(UserError, match="broken.png: cannot read"):
         ImageFolder(ImageFolder.Config(root=str(tmp_path))).load()
+
+
+def test_image_folder_decodes_once_into_the_cache(tmp_path, monkeypatch):
+    from mtbench import decode_cache
+
+    seen = []
+    monkeypatch.setattr(decode_cache, "DECODE_HOOKS", [seen.append])
+    write_folder(tmp_path / "img", {"a": 3, "b": 4})
+    cfg = ImageFolder.Config(
+        root=str(tmp_path / "img"), size=8, cache_dir=str(tmp_path / "c"), decode_workers=1
+    )
+    first = ImageFolder(cfg).load()
+    assert len(seen) == 7 and first.provenance["decoded"].startswith(str(tmp_path / "c"))
+    second = ImageFolder(cfg).load()
+    assert len(seen) == 7  # read from the cache, nothing decoded
+    assert torch.equal(first.train.images, second.train.images)
+    assert torch.equal(first.eval.labels, second.eval.labels)
+    plain = ImageFolder(cfg.model_copy(update={"cache": False})).load()
+    assert plain.provenance["decoded"] == "memory" and len(seen) == 14
+    assert torch.equal(plain.train.images, first.train.images)
