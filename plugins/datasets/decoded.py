@@ -41,9 +41,13 @@ def split_indices(n: int, eval_fraction: float, seed: int) -> tuple[np.ndarray, 
 
 
 def decoded_splits(
-    items: list[Item], labels: np.ndarray | None, cfg: DecodedConfig, provenance: dict
+    items: list[Item],
+    labels: np.ndarray | None,
+    cfg: DecodedConfig,
+    provenance: dict,
+    targets: dict[str, np.ndarray] | None = None,
 ) -> DataSplits:
-    """Train and held-out splits of ``items`` (labels per item, or None), decoded once."""
+    """Train and held-out splits of ``items`` (labels and targets per item), decoded once."""
     train_idx, held_idx = split_indices(len(items), cfg.eval_fraction, cfg.split_seed)
     order = np.concatenate([train_idx, held_idx])
     ordered = None if labels is None else np.asarray(labels, np.int64)[order]
@@ -52,7 +56,9 @@ def decoded_splits(
         [items[i] for i in order], ordered, recipe, cfg.cache, cfg.cache_dir, cfg.decode_workers
     )
     n_train = len(train_idx)
-    train, held = _part(d, 0, n_train), _part(d, n_train, len(order))
+    ordered_targets = {k: torch.from_numpy(v[order]) for k, v in (targets or {}).items()}
+    train = _part(d, 0, n_train, ordered_targets)
+    held = _part(d, n_train, len(order), ordered_targets)
     provenance = {
         **provenance,
         "resize": f"centre crop, bicubic to {cfg.size}x{cfg.size}, {MODES[cfg.channels]}",
@@ -65,7 +71,7 @@ def decoded_splits(
     return DataSplits(train, held if len(held_idx) else None, provenance)
 
 
-def _part(d: Decoded, a: int, b: int) -> TensorData:
+def _part(d: Decoded, a: int, b: int, targets: dict[str, torch.Tensor]) -> TensorData:
     images = torch.from_numpy(d.images[a:b])
     labels = None if d.labels is None else torch.from_numpy(d.labels[a:b].copy())
-    return TensorData(images, labels)
+    return TensorData(images, labels, {k: v[a:b].clone() for k, v in targets.items()})
