@@ -26,6 +26,12 @@ def to_float(images: Tensor) -> Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def hflip(images: dict[str, Tensor], flip: Tensor) -> dict[str, Tensor]:
+    """Mirror the rows of every image tensor where ``flip`` (B,) is true, pairs alike."""
+    mask = flip.view(-1, 1, 1, 1)
+    return {k: torch.where(mask, v.flip(-1), v) for k, v in images.items()}
+
+
 def to_uint8(images: Tensor) -> Tensor:
     """float [-1, 1] -> uint8 [0, 255], as torch-fidelity and PNG writers want."""
     return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
@@ -85,8 +91,11 @@ class Conditions:
 class BatchSource(Conditions):
     """Random index batches from tensors that already live on the device."""
 
-    def __init__(self, data: TensorData, info: DataInfo, device: torch.device) -> None:
+    def __init__(
+        self, data: TensorData, info: DataInfo, device: torch.device, flip: bool = False
+    ) -> None:
         self.data = data.to(device)
+        self.flip = flip
         self._init_conditions(self.data, info, device)
 
     def sample(self, n: int, gen: torch.Generator) -> Batch:
@@ -99,4 +108,6 @@ class BatchSource(Conditions):
             else:
                 targets[k] = v[idx]
         labels = None if self.data.labels is None else self.data.labels[idx]
+        if self.flip:
+            images = hflip(images, torch.rand(n, device=self.device, generator=gen) < 0.5)
         return Batch(images, labels, targets)

@@ -83,11 +83,19 @@ def make_source(
     limit, origin = budget(device, d.device_bytes)
     kind, reason = decide(size, limit, origin, d.source)
     if kind == "memory":
-        source = BatchSource(data, info, device)
+        source = BatchSource(data, info, device, d.hflip)
     else:
         check_batch_fits(data, spec.train.batch_size, limit, origin)
         source = StreamSource(
-            data, info, device, spec.train.batch_size, spec.seed, d.workers, rank, world_size
+            data,
+            info,
+            device,
+            spec.train.batch_size,
+            spec.seed,
+            d.workers,
+            rank,
+            world_size,
+            d.hflip,
         )
     source.choice = {"source": kind, "reason": reason, "bytes": size, "budget": limit}
     if kind == "stream":

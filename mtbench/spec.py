@@ -103,6 +103,7 @@ class DataSpec(Strict):
         None, ge=1, description="budget for the in-memory source; default a fraction of free memory"
     )
     workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes (stream)")
+    hflip: bool = Field(False, description="random horizontal flip of real images, seeded")
 
 
 class RunSpec(Strict):

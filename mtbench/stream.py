@@ -22,12 +22,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mtbench.api import DataInfo, TensorData
-from mtbench.data import Batch, Conditions, to_float
+from mtbench.data import Batch, Conditions, hflip, to_float
 
 
 def batch_indices(seed: int, rank: int, k: int, n: int, size: int) -> np.ndarray:
-    """Indices of batch ``k`` of ``rank``: ``size`` draws from ``range(n)``, with replacement."""
-    return np.random.default_rng([seed, rank, k]).integers(0, n, size=size)
+    """Indices of batch ``k`` of ``rank``: ``size`` draws from ``range(n)``, with replacement,
+    then ``size`` more that are each image's horizontal flip (0 or 1, for ``data.hflip``)."""
+    rng = np.random.default_rng([seed, rank, k])
+    return np.concatenate([rng.integers(0, n, size=size), rng.integers(0, 2, size=size)])
 
 
 class BatchIndices(Sampler):
@@ -56,15 +58,17 @@ class HostArrays(Dataset):
     def __len__(self) -> int:
         return len(self.arrays["image"])
 
-    def __getitem__(self, idx: np.ndarray) -> dict[str, Tensor]:
-        """Rows ``idx`` of every array, in ``idx``'s order (read sorted: memmap-friendly)."""
+    def __getitem__(self, drawn: np.ndarray) -> dict[str, Tensor]:
+        """Rows of every array, in the drawn order (read sorted: memmap-friendly), and flips."""
+        idx, flips = np.split(drawn, 2)
         order = np.argsort(idx, kind="stable")
         back = np.empty_like(order)
         back[order] = np.arange(len(idx))
         rows = idx[order]
-        return {
+        out = {
             k: torch.from_numpy(np.ascontiguousarray(a[rows][back])) for k, a in self.arrays.items()
         }
+        return out | {"flip": torch.from_numpy(flips.astype(bool))}
 
 
 class StreamSource(Conditions):
@@ -84,8 +88,10 @@ class StreamSource(Conditions):
         workers: int = 2,
         rank: int = 0,
         world_size: int = 1,
+        flip: bool = False,
     ) -> None:
         self._init_conditions(data, info, device)
+        self.flip = flip
         self.batch_size, self.seed, self.workers = batch_size, seed, workers
         self.rank, self.world_size = rank, world_size
         self.host = HostArrays(data, self._paired)
@@ -103,7 +109,7 @@ class StreamSource(Conditions):
     def sample(self, n: int, gen: torch.Generator) -> Batch:
         if n != self.batch_size:
             idx = torch.randint(self.n, (n,), device=gen.device, generator=gen).cpu().numpy()
-            return self._batch(self._to_device(self.host[idx]))
+            return self._batch(self._to_device(self.host[np.concatenate([idx, 0 * idx])]))
         if self._it is None:
             self._it = iter(self._loader())
             self._next = self._prefetch()
@@ -143,5 +149,8 @@ class StreamSource(Conditions):
     def _batch(self, rows: dict[str, Tensor]) -> Batch:
         images = {"image": to_float(rows["image"])}
         images |= {k: to_float(rows[k]) for k in self._paired}
-        targets = {k: v for k, v in rows.items() if k not in (*self._paired, "image", "labels")}
+        skip = (*self._paired, "image", "labels", "flip")
+        targets = {k: v for k, v in rows.items() if k not in skip}
+        if self.flip:
+            images = hflip(images, rows["flip"])
         return Batch(images, rows.get("labels"), targets)

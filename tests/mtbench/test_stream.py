@@ -7,7 +7,7 @@ import pytest
 import torch
 from small_data import CLASSES, N, small_set
 
-from mtbench.api import TensorData
+from mtbench.api import DataInfo, TensorData
 from mtbench.data import BatchSource
 from mtbench.stream import StreamSource
 
@@ -97,3 +97,37 @@ def test_cuda_prefetch_matches_cpu():
     gen = torch.Generator("cuda").manual_seed(0)
     got = [indices(src.sample(8, gen)) for _ in range(6)]
     assert got == draw(0)
+
+
+def gradient_set() -> tuple[TensorData, DataInfo]:
+    """Images whose pixel (row, col) is 10 * col, and a paired image target equal to them."""
+    from mtbench.api import TargetInfo
+
+    img = (torch.arange(4, dtype=torch.uint8) * 10).expand(30, 1, 4, 4).contiguous()
+    info = DataInfo(1, 4, 0, targets={"twin": TargetInfo("image", shape=(1, 4, 4))})
+    return TensorData(img, None, {"twin": img.clone()}), info
+
+
+def flipped(batch) -> list[bool]:
+    x = batch.images["image"]
+    assert torch.equal(x, batch.images["twin"])  # pairs flip alike
+    return (x[:, 0, 0, 0] > x[:, 0, 0, -1]).tolist()
+
+
+@pytest.mark.parametrize("kind", ["memory", "stream"])
+def test_hflip_is_seeded_and_flips_about_half(kind):
+    data, info = gradient_set()
+
+    def run(workers: int) -> list[bool]:
+        gen = torch.Generator().manual_seed(5)
+        if kind == "memory":
+            src = BatchSource(data, info, torch.device("cpu"), flip=True)
+        else:
+            src = StreamSource(data, info, torch.device("cpu"), 64, 5, workers, flip=True)
+        return [f for _ in range(5) for f in flipped(src.sample(64, gen))]
+
+    first = run(0)
+    assert first == run(0) and (kind == "memory" or first == run(2))
+    assert 0.4 < sum(first) / len(first) < 0.6
+    plain = BatchSource(data, info, torch.device("cpu")).sample(64, torch.Generator())
+    assert not any(flipped(plain))
