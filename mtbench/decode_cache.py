@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -214,6 +215,25 @@ def load_or_build(
 ) -> Decoded:
     """The decoded images of ``items``: from the cache when there, else built into it."""
     key = content_key(items, labels, recipe)
+    shape = (len(items), recipe.channels, recipe.size, recipe.size)
+    manifest = {"recipe": asdict(recipe)}
+    manifest["files"] = [i.name() for i in items[:5]] + (["..."] if len(items) > 5 else [])
+    log.info("decoding %d images (%d workers)", len(items), workers)
+    return cached_array(
+        key, shape, labels, root, manifest, lambda path: decode_into(path, items, recipe, workers)
+    )
+
+
+def cached_array(
+    key: str,
+    shape: tuple[int, ...],
+    labels: np.ndarray | None,
+    root: Path,
+    manifest: dict,
+    fill: Callable[[str], None],
+) -> Decoded:
+    """The uint8 array cached under ``key``; else ``fill`` writes it (given the .npy path of
+    a memmap of ``shape``) into a temp folder that is renamed into place when complete."""
     final = root / key
     if (final / MANIFEST).is_file():
         return Decoded(np.load(final / IMAGES, mmap_mode="c"), labels, key, str(final), False)
@@ -221,13 +241,22 @@ def load_or_build(
         root.mkdir(parents=True, exist_ok=True)
         tmp = _fresh_tmp(root, key)
     except OSError as exc:
-        return _in_memory(items, labels, recipe, key, root, exc)
+        return _in_memory(shape, labels, fill, key, root, exc)
     try:
-        _build(tmp, items, labels, recipe, workers, key)
+        _build(tmp, shape, labels, fill, {"key": key, **manifest})
         _publish(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Decoded(np.load(final / IMAGES, mmap_mode="c"), labels, key, str(final), True)
+
+
+def file_key(paths: list[Path], extra: dict) -> str:
+    """SHA-256 of ``extra`` and each file's path, size and mtime (for arrays read from files)."""
+    h = hashlib.sha256(json.dumps({"v": VERSION, **extra}, sort_keys=True).encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
 
 
 def _fresh_tmp(root: Path, key: str) -> Path:
@@ -251,17 +280,12 @@ def _alive(pid: str) -> bool:
     return True
 
 
-def _build(
-    tmp: Path, items: list[Item], labels: np.ndarray | None, recipe: Recipe, workers: int, key: str
-) -> None:
-    shape = (len(items), recipe.channels, recipe.size, recipe.size)
+def _build(tmp: Path, shape, labels: np.ndarray | None, fill, manifest: dict) -> None:
     np.lib.format.open_memmap(tmp / IMAGES, mode="w+", dtype=np.uint8, shape=shape).flush()
-    log.info("decoding %d images into %s (%d workers)", len(items), tmp.parent / key, workers)
-    decode_into(str(tmp / IMAGES), items, recipe, workers)
+    fill(str(tmp / IMAGES))
     if labels is not None:
         np.save(tmp / LABELS, labels)
-    manifest = {"key": key, "n": len(items), "recipe": asdict(recipe), "version": VERSION}
-    manifest["files"] = [i.name() for i in items[:5]] + (["..."] if len(items) > 5 else [])
+    manifest = {**manifest, "n": shape[0], "shape": list(shape), "version": VERSION}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
 
@@ -274,12 +298,16 @@ def _publish(tmp: Path, final: Path) -> None:
             raise
 
 
-def _in_memory(
-    items: list[Item], labels, recipe: Recipe, key: str, root: Path, exc: OSError
-) -> Decoded:
-    """Decode without a cache (the root is not writable), warning that every run decodes."""
+def _in_memory(shape, labels, fill, key: str, root: Path, exc: OSError) -> Decoded:
+    """Decode without a cache (the root is not writable), warning that every run decodes;
+    the workers write into a temporary file that is then read into memory."""
     log.warning(
         f"{root}: cannot write the decoded-image cache ({exc.strerror or exc}); decoding "
         "in memory on every run: set MTBENCH_DATA_CACHE to a writable folder"
     )
-    return Decoded(decode_all(items, recipe), labels, key, "memory", True)
+    with tempfile.TemporaryDirectory(prefix="mtbench-decode-") as tmp:
+        path = Path(tmp) / IMAGES
+        np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape).flush()
+        fill(str(path))
+        images = np.load(path)
+    return Decoded(images, labels, key, "memory", True)
