@@ -250,6 +250,18 @@ def cached_array(
     return Decoded(np.load(final / IMAGES, mmap_mode="c"), labels, key, str(final), True)
 
 
+def read_cached(root: Path, key: str) -> tuple[Decoded, dict] | None:
+    """The complete cache ``key`` under ``root`` and its manifest, or None when absent."""
+    final = root / key
+    try:
+        manifest = json.loads((final / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    labels = np.load(final / LABELS) if (final / LABELS).is_file() else None
+    images = np.load(final / IMAGES, mmap_mode="c")
+    return Decoded(images, labels, key, str(final), False), manifest
+
+
 def file_key(paths: list[Path], extra: dict) -> str:
     """SHA-256 of ``extra`` and each file's path, size and mtime (for arrays read from files)."""
     h = hashlib.sha256(json.dumps({"v": VERSION, **extra}, sort_keys=True).encode())
