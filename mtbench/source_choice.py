@@ -9,6 +9,7 @@ its reason go into spec.json ``meta.data_source``.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,6 +17,9 @@ from mtbench.api import DataInfo, TensorData
 from mtbench.data import BatchSource, Conditions
 from mtbench.errors import UserError
 from mtbench.stream import StreamSource
+
+if TYPE_CHECKING:
+    from mtbench.spec import RunSpec
 
 FREE_FRACTION = 0.25  # of free memory the in-memory source may take by default
 PREFETCHED = 2  # batches the stream holds on the device: the one in use and the next
@@ -74,7 +78,7 @@ def make_source(
     data: TensorData,
     info: DataInfo,
     device: torch.device,
-    spec,  # mtbench.spec.RunSpec
+    spec: RunSpec,
     rank: int = 0,
     world_size: int = 1,
 ) -> Conditions:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
@@ -92,7 +93,7 @@ class StyleGANZip(DatasetPlugin):
         return labels
 
 
-def list_files(path: Path):
+def list_files(path: Path) -> tuple[list[str], Callable[[str], str]]:
     """Every file name under a folder or in a zip (posix, relative), and a reader of one."""
     if path.is_dir():
         names = [
