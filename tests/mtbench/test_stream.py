@@ -131,3 +131,12 @@ def test_hflip_is_seeded_and_flips_about_half(kind):
     assert 0.4 < sum(first) / len(first) < 0.6
     plain = BatchSource(data, info, torch.device("cpu")).sample(64, torch.Generator())
     assert not any(flipped(plain))
+
+
+def test_ranks_draw_different_streams():
+    data, info = small_set()
+    draws = []
+    for rank in (0, 1):
+        src = StreamSource(data, info, torch.device("cpu"), 8, 3, 0, rank=rank, world_size=2)
+        draws.append([indices(src.sample(8, torch.Generator())) for _ in range(3)])
+    assert draws[0] == draw(0, steps=3) and draws[0] != draws[1]
