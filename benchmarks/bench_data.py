@@ -14,6 +14,7 @@ Generates random-noise PNGs in 10 class subfolders of a temp folder (never commi
 
     OMP_NUM_THREADS=1 python benchmarks/bench_data.py                  # the issue's sizes
     OMP_NUM_THREADS=1 python benchmarks/bench_data.py --n 2000 --steps 20 --width 16   # small
+    OMP_NUM_THREADS=1 python benchmarks/bench_data.py --decode-only    # 1 and 2 only
     python benchmarks/bench_data.py --device cuda --batch 64
 """
 
@@ -112,6 +113,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--width", type=int, default=64, help="generator and trunk width")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--decode-only", action="store_true", help="skip the mtbench runs (3, 4)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_data-") as tmp:
         tmp = Path(tmp)
@@ -123,6 +125,8 @@ def main() -> None:
             print(f"cold decode, {w} worker(s): {rate:.0f} images/s")
         hit = cache_hit(tmp / "images", a.size, tmp / "cache")
         print(f"cached load of the folder (ImageFolder.load, cache hit): {hit:.2f} s")
+        if a.decode_only:
+            return
         env = {**os.environ, "MTBENCH_DATA_CACHE": str(tmp / "cache")}
         first = mtbench_run(spec(tmp / "images", tmp / "warm", a, 1, "memory"), tmp, env)
         second = mtbench_run(spec(tmp / "images", tmp / "second", a, 1, "memory"), tmp, env)
