@@ -245,6 +245,11 @@ def cached_array(
     try:
         _build(tmp, shape, labels, fill, {"key": key, **manifest})
         _publish(tmp, final)
+    except OSError as exc:
+        raise UserError(
+            f"{exc.filename or root}: {exc.strerror or exc} while writing the decoded-image "
+            "cache (nothing was kept); free space or set MTBENCH_DATA_CACHE to another folder"
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Decoded(np.load(final / IMAGES, mmap_mode="c"), labels, key, str(final), True)

@@ -121,3 +121,17 @@ def test_bad_images_name_the_file_and_what_to_do(tmp_path, content):
     line = str(err.value)
     assert line.startswith(items[1].path + ":") and ("remove" in line)
     assert not list((tmp_path / "cache").iterdir())  # nothing half-built is left
+
+
+def test_a_full_disk_during_the_build_is_one_line_and_keeps_nothing(tmp_path, monkeypatch):
+    import errno
+
+    items = write_images(tmp_path / "img", 3)
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "cache" / "x"))
+
+    monkeypatch.setattr(dc, "decode_into", full)
+    with pytest.raises(UserError, match="No space left on device while writing the decoded"):
+        dc.load_or_build(items, None, RECIPE, tmp_path / "cache", workers=1)
+    assert not list((tmp_path / "cache").iterdir())
