@@ -30,6 +30,7 @@ from mtbench.discriminator import Discriminator, prefixed
 from mtbench.latent import code_width, condition_width, generator_input
 from mtbench.registry import Registry
 from mtbench.regularize import Regularizers
+from mtbench.source_choice import make_source
 from mtbench.spec import PluginSpec, Resolved, SpecError, _build
 
 
@@ -83,7 +84,7 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
     )
     generator.to(device)
     disc.to(device)
-    source = BatchSource(splits.train, info, device)
+    source = make_source(splits.train, info, device, r.spec)
     probe = Probe(generator, disc, source, codes, conditions, who)
     d_names, g_names = probe_terms(probe, regs)
     d_base, g_base = base_weights(r, labels, d_names, g_names)

@@ -96,6 +96,19 @@ class LogSpec(Strict):
     )
 
 
+class DataSpec(Strict):
+    """How batches reach the device: the whole split there, or streamed (``mtbench.stream``)."""
+
+    source: Literal["auto", "memory", "stream"] = Field(
+        "auto", description="memory: whole split on the device; stream: DataLoader workers"
+    )
+    device_bytes: int | None = Field(
+        None, ge=1, description="budget for the in-memory source; default a fraction of free memory"
+    )
+    workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes (stream)")
+    hflip: bool = Field(False, description="random horizontal flip of real images, seeded")
+
+
 class RunSpec(Strict):
     name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str | None = Field(
@@ -115,6 +128,7 @@ class RunSpec(Strict):
     regularizers: list[PluginSpec] = Field(
         [], description="penalties and augmentations: gradient_penalty, r1, r2, diffaugment"
     )
+    data: DataSpec = DataSpec()
     train: TrainSpec = TrainSpec()
     log: LogSpec = LogSpec()
     eval: EvalSpec = EvalSpec()

@@ -25,3 +25,10 @@ def mnist_root() -> Path:
     if not (MNIST_ROOT / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"MNIST test set not found at {MNIST_ROOT}")
     return MNIST_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _decoded_image_cache(tmp_path_factory, monkeypatch):
+    """Decoded-image caches of a test session go to one temp folder, never ~/.cache."""
+    if "MTBENCH_DATA_CACHE" not in os.environ:
+        monkeypatch.setenv("MTBENCH_DATA_CACHE", str(tmp_path_factory.getbasetemp() / "decoded"))

@@ -349,7 +349,9 @@ def run(
     evaluator = _evaluator(r, parts, device)
     if resume:
         load_into(trainer, *resume_state(rd, device))
+        parts.source.seek(trainer.step * r.spec.train.d_steps)
     spec_json["meta"] = provenance(r, device, parts.splits.provenance)
+    spec_json["meta"]["data_source"] = parts.source.describe()
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
     meta = (old or {}).get("meta")
     sessions = list(meta.get("contention") or []) if isinstance(meta, dict) else []

@@ -7,43 +7,50 @@ folder always gives the same tensors and the same seeded eval split.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from pydantic import Field
 
 from mtbench import hookimpl
-from mtbench.api import DataInfo, DatasetPlugin, DataSplits, PluginConfig, TensorData
+from mtbench.api import DataInfo, DatasetPlugin, DataSplits
+from mtbench.decode_cache import Item, Recipe, decode
 from mtbench.errors import UserError
-
-MODES = {1: "L", 3: "RGB"}
+from mtbench_plugins.datasets.decoded import DecodedConfig, decoded_splits
+from mtbench_plugins.datasets.label_files import Labels, check_range, csv_labels, read_csv
 
 
 class ImageFolder(DatasetPlugin):
     """A user's own labelled images in the class-subfolder layout of torchvision's
     ImageFolder; centre-crop and bicubic resize as in the usual GAN preprocessing (e.g.
-    Karras et al. 2018). Set ``conditional: false`` for an unlabelled set.
+    Karras et al. 2018), decoded once into the cache (``mtbench.decode_cache``). Set
+    ``conditional: false`` for an unlabelled set. With ``labels_csv`` the images and their
+    labels and targets come from a CSV (``label_files``) instead of class subfolders, so
+    multi-attribute sets (CelebA-style) feed the ``attribute`` head.
     """
 
     name: ClassVar[str] = "image_folder"
     description: ClassVar[str] = "a local folder of class subfolders of images, resized"
 
-    class Config(PluginConfig):
+    class Config(DecodedConfig):
         root: str = Field(min_length=1, description="folder with one subfolder per class")
-        size: int = Field(32, ge=4, le=512, description="side of the square images")
-        channels: Literal[1, 3] = Field(3, description="1 (greyscale) or 3 (RGB)")
         conditional: bool = Field(True, description="use the subfolders as class labels")
-        eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-        split_seed: int = 0
+        labels_csv: str | None = Field(
+            None, min_length=1, description="CSV: path (under root), label, further targets"
+        )
+        num_classes: int | None = Field(None, ge=1, description="labels must be below it")
 
     cfg: Config
 
     def info(self) -> DataInfo:
         c = self.cfg
+        if c.labels_csv:
+            _, lab = self._from_csv()
+            k = len(lab.class_names) if c.conditional else 0
+            return DataInfo(c.channels, c.size, k, lab.class_names[:k], lab.target_info)
         classes = tuple(d.name for d in class_folders(Path(c.root).expanduser()))
         if not c.conditional:
             return DataInfo(c.channels, c.size, 0)
@@ -52,25 +59,36 @@ class ImageFolder(DatasetPlugin):
     def load(self) -> DataSplits:
         c = self.cfg
         root = Path(c.root).expanduser()
+        if c.labels_csv:
+            items, lab = self._from_csv()
+            labels = lab.values if c.conditional else None
+            provenance = {"source": str(root), "labels_csv": c.labels_csv}
+            return decoded_splits(items, labels, c, provenance, lab.targets)
         folders = class_folders(root)
         files = [(f, k) for k, folder in enumerate(folders) for f in image_files(folder)]
-        images = torch.stack([read_image(f, c.size, c.channels) for f, _ in files])
-        labels = torch.tensor([k for _, k in files], dtype=torch.int64)
-        n = len(files)
-        n_eval = min(round(n * c.eval_fraction), n - 1)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(c.split_seed))
-        held_idx, train_idx = perm[:n_eval].sort().values, perm[n_eval:].sort().values
-        train = _part(images, labels, train_idx, c.conditional)
-        held = _part(images, labels, held_idx, c.conditional) if n_eval else None
-        provenance = {
-            "source": str(root),
-            "classes": [d.name for d in folders],
-            "resize": f"centre crop, bicubic to {c.size}x{c.size}, {MODES[c.channels]}",
-            "split_seed": c.split_seed,
-            "n_train": n - n_eval,
-            "n_eval": n_eval,
-        }
-        return DataSplits(train, held, provenance)
+        items = [Item(str(f)) for f, _ in files]
+        labels = np.array([k for _, k in files], np.int64) if c.conditional else None
+        provenance = {"source": str(root), "classes": [d.name for d in folders]}
+        return decoded_splits(items, labels, c, provenance)
+
+    def _from_csv(self) -> tuple[list[Item], Labels]:
+        """The images a label CSV names under ``root``, and their labels and targets."""
+        c = self.cfg
+        root = Path(c.root).expanduser()
+        if not root.is_dir():
+            raise UserError(f"dataset.root: '{root}' does not exist; point it at the images")
+        header, rows = read_csv(Path(c.labels_csv).expanduser())
+        missing = [r[0] for r in rows if not (root / r[0]).is_file()]
+        if missing:
+            raise UserError(
+                f"dataset.labels_csv: names {len(missing)} files that are not under '{root}' "
+                f"(first: {missing[0]}); fix the paths (relative to dataset.root)"
+            )
+        lab = csv_labels(header, rows, "dataset.labels_csv")
+        check_range(lab.values, "dataset.labels_csv", c.num_classes)
+        if c.num_classes:
+            lab.class_names = tuple(str(k) for k in range(c.num_classes))
+        return [Item(str(root / r[0])) for r in rows], lab
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -107,22 +125,8 @@ def image_files(folder: Path) -> list[Path]:
 
 def read_image(path: Path, size: int, channels: int) -> torch.Tensor:
     """One image as uint8 (channels, size, size): centre-cropped to a square, then resized."""
-    try:
-        with warnings.catch_warnings():  # past PIL's pixel limit is an error, never a warning
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img = ImageOps.exif_transpose(img).convert(MODES[channels])
-                img = ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UserError(f"{path}: {exc}; shrink or remove this image") from None
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read this image ({exc}); fix or remove it") from exc
-    array = np.asarray(img, dtype=np.uint8).reshape(size, size, channels)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
-
-
-def _part(images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, labelled: bool):
-    return TensorData(images[idx], labels[idx] if labelled else None)
+    array = decode(Item(str(path)), Recipe(size, channels))
+    return torch.from_numpy(array.copy())
 
 
 @hookimpl
