@@ -38,7 +38,7 @@ def bars(monkeypatch):
     use_registry(monkeypatch, registry_of(mirrored_bars))
 
 
-def test_a_third_party_dataset_gets_per_output_and_consistency_rows(tmp_path, bars):
+def test_a_third_party_dataset_gets_per_output_and_consistency_rows(tmp_path, bars, capsys):
     assert main(["run", str(write_spec(tmp_path / "s.json", bars_spec(tmp_path)))]) == 0
     ev = pd.read_parquet(tmp_path / "run" / "evals.parquet").set_index("metric")
     for k in ("mirrored", "shadow"):
@@ -50,6 +50,11 @@ def test_a_third_party_dataset_gets_per_output_and_consistency_rows(tmp_path, ba
     assert "no derivation of 'shadow'" in ev.loc["consistency/shadow", "reason"]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert "consistency/mirrored" in summary["metrics"]
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "run")]) == 0
+    board = capsys.readouterr().out
+    assert "| consistency/mirrored ↓ |" in board
+    assert "- `consistency/shadow`: the data set declares no derivation of 'shadow'" in board
 
 
 @pytest.mark.parametrize(
