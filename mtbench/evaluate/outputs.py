@@ -7,7 +7,10 @@ the same name and shape (``mnist_tasks``: ``image_2x``, ``edges``, ``inverted``)
 
 from __future__ import annotations
 
-from mtbench.api import DataInfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mtbench.api import DataInfo
 
 PRIMARY_OUTPUT = "image"  # scored by the plain rows (fid, kid, ...), never as fid/image
 # Row families that exist once per scored output (``fid/edges``); best_metric may name them.
