@@ -19,9 +19,9 @@ def test_single_source_suite_dry_runs_every_weighting_and_seed(tmp_path, capsys,
     assert main(["bench", str(SINGLE_SOURCE), "--dry-run", "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = {line.split()[-1].rsplit("/", 1)[-1] for line in lines}
-    for variant in ("fixed", "uncertainty", "dwa", "gradnorm", "mtcgan_fixed"):
+    for variant in ("fixed", "uncertainty", "dwa", "gradnorm", "mtcgan_fixed", "no_task_terms"):
         assert {f"{variant}-s{s}" for s in (0, 1, 2)} <= names
-    assert all(line.startswith("start") for line in lines) and len(lines) == 15
+    assert all(line.startswith("start") for line in lines) and len(lines) == 18
 
 
 def test_single_source_suite_scores_every_output_of_each_run(registry, monkeypatch):
