@@ -100,6 +100,19 @@ def test_real_outputs_score_near_the_real_floor_with_their_protocol(scored, task
     assert "fid/image" not in good  # the image is the plain fid row
 
 
+def test_real_outputs_fid_is_the_real_vs_real_floor(scored, tasks):
+    """fid/<k> of the real stand-in vs FID of 500 real targets drawn (with replacement, as the
+    stand-in draws) against all 1000."""
+    ev, good, _ = scored
+    from mtbench.evaluate.context import compute_metrics
+
+    draw = torch.randint(1000, (500,), generator=torch.Generator().manual_seed(3))
+    for k in TASKS:
+        t = ev.targets[k]
+        floor = compute_metrics(t.stats, t.real[draw], t.extractor, ["fid"])["fid"][0]
+        assert good[f"fid/{k}"]["value"] < 2 * floor + 1e-3, k
+
+
 def test_noise_edges_score_far_worse_on_edges_only(scored):
     _, good, bad = scored
     assert bad["fid/edges"]["value"] > 10 * good["fid/edges"]["value"]
