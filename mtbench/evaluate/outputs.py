@@ -29,6 +29,8 @@ PER_OUTPUT_ROWS = (
     "real_consistency_psnr",
 )
 
+PER_OUTPUT_ONLY = ("consistency",)  # spec metrics whose rows exist per output only
+
 
 def image_targets(info: DataInfo) -> dict[str, tuple[int, int, int]]:
     """The data set's real image targets: name -> (C, H, W)."""
@@ -85,6 +87,11 @@ def select(
 def best_problems(best: str | None, scored: list[str], info: DataInfo) -> list[str]:
     """``eval.best_metric`` naming a per-output row of an output that is not scored
     (``accuracy/<x>`` may also name a class target, so only image targets count there)."""
+    if best in ("consistency", "consistency_psnr", "real_consistency", "real_consistency_psnr"):
+        return [
+            f"eval.best_metric: {best!r} exists per output only; name one, e.g. "
+            f"'{best}/{scored[0] if scored else '<output>'}'"
+        ]
     if not best or "/" not in best:
         return []
     family, member = best.split("/", 1)

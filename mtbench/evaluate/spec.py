@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from mtbench.api import DataInfo, DataSplits
 from mtbench.evaluate import catalogue
-from mtbench.evaluate.outputs import target_problems
+from mtbench.evaluate.outputs import PER_OUTPUT_ONLY, target_problems
 
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
@@ -159,7 +159,9 @@ def auto_best_metric(metrics: list[str], extractor: str = "domain") -> str | Non
     if "fid" in metrics:
         return catalogue.fd_row(extractor)
     known = [m for m in metrics if m in catalogue.names()]
-    return catalogue.rows_of(known[0])[0] if known and known[0] == metrics[0] else None
+    if not known or known[0] != metrics[0] or known[0] in PER_OUTPUT_ONLY:
+        return None  # consistency has rows per output only: name one (consistency/edges)
+    return catalogue.rows_of(known[0])[0]
 
 
 class EvalSpec(BaseModel):

@@ -78,4 +78,7 @@ def test_catalogue_knows_the_per_output_rows():
     assert catalogue.is_headline("consistency/edges")
     assert not catalogue.is_headline("real_consistency/edges")
     assert catalogue.yields(["consistency"], "consistency_psnr/edges")
-    assert EvalSpec(metrics=["consistency"]).best_metric == "consistency"
+    assert EvalSpec(metrics=["consistency", "kid"]).best_metric is None  # per output only
+    assert best_problems("consistency", ["edges"], INFO) == [
+        "eval.best_metric: 'consistency' exists per output only; name one, e.g. 'consistency/edges'"
+    ]
