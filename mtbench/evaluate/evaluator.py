@@ -25,7 +25,7 @@ DOMAIN_DIR, REAL_STATS_DIR = "domain", "realstats"  # folders of the cache dir
 
 # generate(labels) -> uint8 images, or a dict of uint8 outputs ("image" and extra outputs);
 # with conditioned targets generate(labels, conditions)
-Generate = Callable[..., Tensor]
+Generate = Callable[..., Tensor | dict[str, Tensor]]
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:
@@ -234,6 +234,9 @@ class Evaluator:
         asked = 1 if labels is None else len(labels)  # unconditional: any B >= 1
         if image.shape[0] == 0 or (labels is not None and image.shape[0] != asked):
             raise ValueError(f"generate returned {image.shape[0]} images for {asked} labels")
+        uneven = [k for k in shapes if out[k].shape[0] != image.shape[0]]
+        if uneven:
+            raise ValueError(f"generate returned {', '.join(uneven)} of another batch size")
         return {k: out[k] for k in shapes}
 
     def evaluate(self, generate: Generate, step: int, tag: str = "ema") -> list[dict]:

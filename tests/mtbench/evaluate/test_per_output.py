@@ -158,3 +158,13 @@ def test_bad_outputs_and_derivations_are_one_line_before_evaluating(tasks, tmp_p
     with pytest.raises(ContractError, match=r"derive\(images, 'mirrored'\) returned a torch.uint8"):
         Evaluator(spec(tmp_path), broken.load(), broken.info(), CPU, 0, dataset=broken,
                   outputs=shapes(broken.info()))  # fmt: skip
+
+
+def test_generate_must_return_every_scored_output(scored, tasks):
+    ev, _, _ = scored
+    _, data, _ = tasks
+    full = stand_in(data.eval)
+    with pytest.raises(ValueError, match="no 'image_2x' output"):
+        ev.generate_outputs(lambda labels: full(labels)["image"])
+    with pytest.raises(ValueError, match="edges of another batch size"):
+        ev.generate_outputs(lambda labels: full(labels) | {"edges": full(labels)["edges"][:1]})
