@@ -80,6 +80,17 @@ def scored(tasks, tmp_path_factory):
     return ev, good, bad
 
 
+def test_target_evaluators_are_cached_by_content(scored, tasks):
+    ev, _, _ = scored
+    plugin, data, info = tasks
+    assert len(list((ev.cache_dir / "domain").glob("domain-*.pt"))) == 1 + len(TASKS)
+    again = Evaluator(spec(ev.cache_dir), data, info, CPU, 0, outputs=shapes(info), dataset=plugin)
+    again.prepare()
+    for k in TASKS:
+        assert again.targets[k].domain.path == ev.targets[k].domain.path
+        assert again.targets[k].domain.hash == ev.targets[k].domain.hash
+
+
 def test_real_outputs_score_near_the_real_floor_with_their_protocol(scored, tasks):
     ev, good, bad = scored
     _, data, _ = tasks
