@@ -19,6 +19,9 @@ only ever talks to these bases. What the README's plugin section leaves out:
   may lower the dtype): reals in [-1, 1]; fakes as the generator returned them (meant to be in
   [-1, 1], e.g. by tanh, not clamped); with DiffAugment both are augmented, and its
   brightness and contrast can leave [-1, 1].
+- A data set with image targets may override ``DatasetPlugin.derive(images, target)`` to say
+  how each target is made from the primary image; evaluation probes it on 2 real images
+  before training (uint8, ``(N, *info().targets[target].shape)``, else one line, exit 2).
 - Compose checks these once, on a probe pass of 2 samples (eval mode, no gradients, its own
   random generator), with head terms float scalars; a violation is one line naming the
   plugin and its package, exit 2.
@@ -142,6 +145,15 @@ class DatasetPlugin(Plugin):
     def load(self) -> DataSplits:
         """Read or build the data; raise ``mtbench.errors.UserError`` for missing files."""
         raise NotImplementedError
+
+    def derive(self, images: Tensor, target: str) -> Tensor | None:
+        """Image target ``target`` of uint8 primary ``images`` (N, C, H, W), made exactly as
+        ``load()`` makes it (uint8, (N, *shape)); None when it is not derived from the image.
+
+        Evaluation reads it for cross-task consistency (``consistency/<target>``): a
+        generated output against the derivation of the generated image. Default: none.
+        """
+        return None
 
 
 # ----------------------------------------------------------------------------- networks

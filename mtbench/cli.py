@@ -281,7 +281,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for row in rows:
         std = row.get("std")
         pm = f" +- {std:.4g}" if std is not None and std == std else ""
-        print(f"  {row['metric']} = {row['value']:.4g}{pm}")
+        why = f" ({row['reason']})" if row.get("reason") else ""
+        print(f"  {row['metric']} = {row['value']:.4g}{pm}{why}")
     return 0
 
 

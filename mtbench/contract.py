@@ -49,6 +49,19 @@ def check_splits(splits: DataSplits, info: DataInfo, who: str) -> None:
             )
 
 
+def check_derived(out: object, n: int, shape: tuple[int, ...], target: str, who: str) -> None:
+    """``derive(images, target)`` on ``n`` images gives None or uint8 (n, *shape)."""
+    want = (n, *shape)
+    if out is None:
+        return
+    if not isinstance(out, Tensor) or out.dtype != torch.uint8 or tuple(out.shape) != want:
+        _fail(
+            who,
+            f"derive(images, {target!r}) returned {_what(out)}, expected uint8 of shape {want}",
+            "return the target as load() makes it (or None when it is not derived)",
+        )
+
+
 def check_feature_dim(trunk: TrunkPlugin, who: str) -> int:
     """A trunk sets an int ``feature_dim`` in ``__init__``; heads are sized from it."""
     dim = getattr(trunk, "feature_dim", None)

@@ -24,7 +24,12 @@ hookspec = pluggy.HookspecMarker("mtbench")
 
 @hookspec
 def mtbench_datasets() -> list[type[DatasetPlugin]]:
-    """Data set plugin classes this module provides."""
+    """Data set plugin classes this module provides.
+
+    A data set with image targets may also override ``DatasetPlugin.derive(images, target)``
+    (how a target is made from the primary image), which evaluation's ``consistency`` rows
+    read; ``mtbench.contract.check_derived`` checks what it returns before training.
+    """
 
 
 @hookspec

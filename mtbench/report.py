@@ -136,7 +136,7 @@ def leaderboard_markdown(t: Tables, title: str = "Leaderboard", sort_by: str | N
             lines += [f"## Protocol {pid}: {protocol_line(g.iloc[0])}", ""]
         shown = [m for m in metrics if g[f"{m}_mean"].notna().any()]
         lines += _table(*leaderboard_rows(g, shown)) + [""]
-    lines += contention_note(agg)
+    lines += contention_note(agg) + unmeasured_note(t.evals)
     if any(c.startswith("t_") for c in agg.columns):
         lines += ["## Time per training step (ms)", ""]
         lines += ["Median over logged steps after the first (warm-up), mean over seeds.", ""]
@@ -181,6 +181,19 @@ def _data_words(data) -> str:
 
 def _int(v) -> str:
     return DASH if v is None or pd.isna(v) else str(int(v))
+
+
+def unmeasured_note(evals: pd.DataFrame) -> list[str]:
+    """Rows evaluation wrote as NaN with a ``reason`` (``consistency/<k>`` of a target the
+    data set does not derive): named with why, instead of a number."""
+    if evals.empty or "reason" not in evals:
+        return []
+    rows = evals[evals["reason"].notna()].drop_duplicates(["metric", "reason"])
+    if rows.empty:
+        return []
+    lines = ["Not measured (no number, by design):", ""]
+    lines += [f"- `{m}`: {why}" for m, why in zip(rows["metric"], rows["reason"])]
+    return [*lines, ""]
 
 
 def contention_note(agg: pd.DataFrame) -> list[str]:

@@ -9,6 +9,11 @@ A metric named in ``eval.metrics`` (``prc``) yields rows (``precision``, ``recal
 ``f_score``). A row may be a *family*: ``intra_fid`` also yields ``intra_fid/<class>``, and
 ``accuracy`` yields ``accuracy/<target>``; family members share the family's facts.
 
+A generator's extra outputs scored against their real targets (``mtbench.evaluate.per_output``)
+add members named by the output: ``fid/edges``, ``kid/edges``, ``precision/edges``,
+``accuracy/edges``, and the ``consistency`` metric's ``consistency/edges``; they share their
+family's facts, and their ``output`` and ``target`` columns say what was compared.
+
 The Fréchet distance's row says its network: ``fid`` on Inception-v3 (the name FID was given
 for) and on the domain evaluator (mtbench's FID of record), ``fd_<network>`` on any other
 (``fd_dinov2``, ``fd_clip``, ``fd_vgg16``; Stein et al. 2023 write FD_DINOv2).

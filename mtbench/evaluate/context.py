@@ -132,6 +132,7 @@ class EvalContext:
     cache_root: Path | None  # mtbench's real-statistics cache (None: compute, don't cache)
     fake_conditions: dict[str, Tensor] = field(default_factory=dict)  # (N, ...) CPU values
     real_stats: dict[int | None, RealStats] = field(default_factory=dict)  # by class; None: all
+    outputs: object | None = None  # per_output.OutputSet: the scored extra outputs, if any
     _fidelity: dict | None = field(default=None, repr=False)
     _domain_out: dict | None = field(default=None, repr=False)
 
@@ -152,6 +153,10 @@ class EvalContext:
                 real_cache_name=self.cache_name() if needs_real else None,
             )
         return self._fidelity
+
+    def per_output(self, metric: str) -> list[dict]:
+        """Rows of spec metric ``metric`` for each scored extra output (``fid/edges``, ...)."""
+        return [] if self.outputs is None else self.outputs.rows(metric, self)
 
     def domain_outputs(self) -> dict[str, Tensor]:
         """The domain evaluator's outputs on the generated images (computed once)."""

@@ -11,9 +11,9 @@ import torch
 import torch_fidelity
 from torch import Tensor
 
-from mtbench.api import DataInfo, DataSplits, TensorData
+from mtbench.api import DataInfo, DatasetPlugin, DataSplits, TensorData
 from mtbench.errors import SpecError
-from mtbench.evaluate import catalogue, prdc, realstats
+from mtbench.evaluate import catalogue, outputs, per_output, prdc, realstats
 from mtbench.evaluate.context import EvalContext
 from mtbench.evaluate.domain import DomainModel, load_or_train, primary_accuracy
 from mtbench.evaluate.extractor import Extractor, domain_extractor
@@ -23,8 +23,9 @@ from mtbench.evaluate.spec import EvalSpec, check_against, needs_domain, resolve
 
 DOMAIN_DIR, REAL_STATS_DIR = "domain", "realstats"  # folders of the cache dir
 
-# generate(labels) -> uint8 images; with conditioned targets generate(labels, conditions)
-Generate = Callable[..., Tensor]
+# generate(labels) -> uint8 images, or a dict of uint8 outputs ("image" and extra outputs);
+# with conditioned targets generate(labels, conditions)
+Generate = Callable[..., Tensor | dict[str, Tensor]]
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:
@@ -56,8 +57,11 @@ def balanced_labels(n: int, num_classes: int, seed: int) -> Tensor | None:
 class Evaluator:
     """Evaluates generators of one data set under one EvalSpec, with cached evaluator and stats.
 
-    Construction validates the spec against the data (``SpecError``); ``prepare`` trains or
-    loads the domain evaluator and caches real statistics; ``evaluate`` may then run often.
+    Construction validates the spec against the data (``SpecError``) and, given the
+    generator's ``outputs`` (name -> shape), chooses the extra outputs it scores against their
+    real targets (``mtbench.evaluate.per_output``), probing ``dataset.derive`` on them;
+    ``prepare`` trains or loads the domain evaluators and caches real statistics;
+    ``evaluate`` may then run often.
     """
 
     def __init__(
@@ -68,10 +72,13 @@ class Evaluator:
         device: torch.device,
         seed: int,
         conditions: list[str] = (),
+        outputs: dict[str, tuple] | None = None,
+        dataset: DatasetPlugin | None = None,
     ) -> None:
-        problems = check_against(spec, info, data)
+        self.scored, problems = self._outputs(spec, info, outputs)
+        problems = check_against(spec, info, data) + problems
         if problems:
-            raise SpecError(problems)
+            raise SpecError(list(dict.fromkeys(problems)))
         self.spec, self.data, self.info = spec, data, info
         self.device, self.seed = torch.device(device), seed
         self.cache_dir = resolve_cache_dir(spec)
@@ -80,6 +87,9 @@ class Evaluator:
         self.real = TensorData(
             real.images.cpu(), None if real.labels is None else real.labels.cpu()
         )
+        self.derive = per_output.checked_derive(dataset, real, self.scored, info)
+        self._real_targets = real  # the split with its targets (per-output metrics)
+        self.targets: dict[str, per_output.Target] = {}
         self.labels = balanced_labels(spec.n_samples, info.num_classes, seed)
         self.conditions = condition_values(real, list(conditions), spec.n_samples, seed)
         self.domain: DomainModel | None = None
@@ -88,6 +98,22 @@ class Evaluator:
         self.real_stats: dict[int | None, realstats.RealStats] = {}
         self._accuracy = math.nan
         self._prepared = False
+
+    @staticmethod
+    def _outputs(
+        spec: EvalSpec, info: DataInfo, shapes: dict[str, tuple] | None
+    ) -> tuple[list[str], list[str]]:
+        """The extra outputs to score and the problems with ``eval.outputs``/``best_metric``."""
+        if not spec.metrics:
+            return [], []
+        scored, problems = outputs.select(spec.outputs, info, shapes)
+        problems += outputs.best_problems(spec.best_metric, scored, info)
+        if "consistency" in spec.metrics and not scored:
+            problems.append(
+                "eval.metrics: consistency compares extra generator outputs with their real "
+                "targets and this generator has none scored (see eval.outputs); remove it"
+            )
+        return scored, problems
 
     def _rng(self) -> AbstractContextManager:
         """A forked RNG, so evaluation never shifts the training run's random streams (even
@@ -130,6 +156,11 @@ class Evaluator:
             if "intra_fid" in spec.metrics:
                 for k in range(self.info.num_classes):
                     self._warm(self.real.images[self.real.labels == k], ["fid"], k)
+        dirs = (self.cache_dir / DOMAIN_DIR, self.stats_root)
+        for k in self.scored:
+            self.targets[k] = per_output.prepare(
+                k, self.data, self._real_targets, self.info, spec, dirs, self.device, self.derive
+            )
 
     def _warm(self, images: Tensor, metrics: list[str], cls: int | None) -> None:
         """Load or compute (and cache) the real statistics later evaluations read from memory."""
@@ -156,10 +187,15 @@ class Evaluator:
         return self._accuracy
 
     def generate_samples(self, generate: Generate) -> Tensor:
-        """``spec.n_samples`` uint8 images on the CPU, from ``generate`` in batches of the
-        spec's batch size, under a forked RNG seeded with ``seed`` (training RNG untouched)."""
-        n, bs, info = self.spec.n_samples, self.spec.batch_size, self.info
-        parts: list[Tensor] = []
+        """``spec.n_samples`` uint8 images on the CPU (the ``image`` output)."""
+        return self.generate_outputs(generate)["image"]
+
+    def generate_outputs(self, generate: Generate) -> dict[str, Tensor]:
+        """``spec.n_samples`` uint8 images and scored outputs on the CPU, from one draw of
+        ``generate`` in batches of the spec's batch size, under a forked RNG seeded with
+        ``seed`` (training RNG untouched)."""
+        n, bs = self.spec.n_samples, self.spec.batch_size
+        parts: dict[str, list[Tensor]] = {}
         with torch.no_grad(), self._rng():
             torch.manual_seed(self.seed)
             got = 0
@@ -173,18 +209,35 @@ class Evaluator:
                     out = generate(labels, cond)
                 else:
                     out = generate(labels)
-                want = (info.channels, info.size, info.size)
-                if out.dtype != torch.uint8 or out.dim() != 4 or tuple(out.shape[1:]) != want:
-                    raise ValueError(
-                        f"generate must return uint8 images (B, {want[0]}, {want[1]}, {want[2]}), "
-                        f"got {out.dtype} {tuple(out.shape)}"
-                    )
-                asked = 1 if labels is None else len(labels)  # unconditional: any B >= 1
-                if out.shape[0] == 0 or (labels is not None and out.shape[0] != asked):
-                    raise ValueError(f"generate returned {out.shape[0]} images for {asked} labels")
-                parts.append(out[: n - got].cpu())
-                got += parts[-1].shape[0]
-        return torch.cat(parts)
+                out = self._checked(out, labels)
+                for k, v in out.items():
+                    parts.setdefault(k, []).append(v[: n - got].cpu())
+                got += parts["image"][-1].shape[0]
+        return {k: torch.cat(v) for k, v in parts.items()}
+
+    def _checked(self, out: Tensor | dict, labels: Tensor | None) -> dict[str, Tensor]:
+        """``generate``'s output as {"image", scored outputs}, each checked: uint8 (B, *shape)."""
+        out = out if isinstance(out, dict) else {"image": out}
+        info = self.info
+        shapes = {"image": (info.channels, info.size, info.size)}
+        shapes |= {k: info.targets[k].shape for k in self.scored}
+        for k, want in shapes.items():
+            got = out.get(k)
+            if got is None:
+                raise ValueError(f"generate returned no {k!r} output; return a dict holding it")
+            if got.dtype != torch.uint8 or got.dim() != 4 or tuple(got.shape[1:]) != tuple(want):
+                raise ValueError(
+                    f"generate must return uint8 {k} (B, {', '.join(map(str, want))}), "
+                    f"got {got.dtype} {tuple(got.shape)}"
+                )
+        image = out["image"]
+        asked = 1 if labels is None else len(labels)  # unconditional: any B >= 1
+        if image.shape[0] == 0 or (labels is not None and image.shape[0] != asked):
+            raise ValueError(f"generate returned {image.shape[0]} images for {asked} labels")
+        uneven = [k for k in shapes if out[k].shape[0] != image.shape[0]]
+        if uneven:
+            raise ValueError(f"generate returned {', '.join(uneven)} of another batch size")
+        return {k: out[k] for k in shapes}
 
     def evaluate(self, generate: Generate, step: int, tag: str = "ema") -> list[dict]:
         """Rows for evals.parquet: every spec metric of ``generate``'s samples at ``step``.
@@ -200,7 +253,9 @@ class Evaluator:
 
     def _evaluate(self, generate: Generate, step: int, tag: str) -> list[dict]:
         t0 = time.perf_counter()
-        fake = self.generate_samples(generate)
+        fakes = self.generate_outputs(generate)
+        fake = fakes["image"]
+        scored = {k: fakes[k] for k in self.scored}
         ctx = EvalContext(
             fake=fake,
             fake_labels=self.labels,
@@ -217,6 +272,7 @@ class Evaluator:
             batch_size=self.spec.batch_size,
             cache_root=self.stats_root,
             real_stats=self.real_stats,
+            outputs=per_output.OutputSet(scored, self.targets, self.derive) if scored else None,
         )
         rows = [row for m in self.spec.metrics for row in catalogue.calc_metric(m, ctx)]
         if self.domain is not None:

@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 def fid(ctx: EvalContext) -> list[dict]:
     """Fréchet distance of generated vs real features (Heusel et al. 2017); the row is ``fid``
     on Inception and the domain evaluator, ``fd_<network>`` on any other network."""
-    return [ctx.row(fd_row(ctx.extractor.label), *ctx.fidelity()["fid"])]
+    return [ctx.row(fd_row(ctx.extractor.label), *ctx.fidelity()["fid"]), *ctx.per_output("fid")]
 
 
 @metric("kid", (Row("kid", False),), reads_real=True, fidelity=True)
 def kid(ctx: EvalContext) -> list[dict]:
     """Kernel inception distance, mean and std over subsets (Bińkowski et al. 2018)."""
-    return [ctx.row("kid", *ctx.fidelity()["kid"])]
+    return [ctx.row("kid", *ctx.fidelity()["kid"]), *ctx.per_output("kid")]
 
 
 PRC_ROWS = (Row("precision", True), Row("recall", True), Row("f_score", True))
@@ -36,7 +36,7 @@ PRC_ROWS = (Row("precision", True), Row("recall", True), Row("f_score", True))
 def prc(ctx: EvalContext) -> list[dict]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) and their F-score."""
     vals = ctx.fidelity()
-    return [ctx.row(r.name, vals[r.name][0]) for r in PRC_ROWS]
+    return [ctx.row(r.name, vals[r.name][0]) for r in PRC_ROWS] + ctx.per_output("prc")
 
 
 DC_ROWS = (Row("density", True), Row("coverage", True))
@@ -47,7 +47,7 @@ def dc(ctx: EvalContext) -> list[dict]:
     """Density and coverage with k = 5 on FID's features (Naeem et al. 2020); coverage falls
     when the generator drops parts of the real distribution, which precision cannot see."""
     vals = ctx.fidelity()
-    return [ctx.row(r.name, vals[r.name][0]) for r in DC_ROWS]
+    return [ctx.row(r.name, vals[r.name][0]) for r in DC_ROWS] + ctx.per_output("dc")
 
 
 @metric("intra_fid", (Row("intra_fid", False, members_headline=False),), reads_real=True)
@@ -75,4 +75,21 @@ def accuracy(ctx: EvalContext) -> list[dict]:
     return [
         ctx.row(k, v, feature_extractor="domain", extractor_hash=d.hash, n_real=0)
         for k, v in ctx.accuracies().items()
-    ]
+    ] + ctx.per_output("accuracy")
+
+
+CONSISTENCY_ROWS = (
+    Row("consistency", False),
+    Row("consistency_psnr", True),
+    Row("real_consistency", False, headline=False, members_headline=False),
+    Row("real_consistency_psnr", True, headline=False, members_headline=False),
+)
+
+
+@metric("consistency", CONSISTENCY_ROWS, reads_real=True)
+def consistency(ctx: EvalContext) -> list[dict]:
+    """Cross-task consistency of each scored output ``k`` (``mtbench.evaluate.consistency``):
+    MAE and PSNR of output ``k`` vs the data set's ``derive(generated image, k)``, and the
+    same of real targets vs ``derive(real image, k)`` as the floor; NaN with a ``reason``
+    where the data set declares no derivation."""
+    return ctx.per_output("consistency")

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from mtbench.api import DataInfo, DataSplits
 from mtbench.evaluate import catalogue
+from mtbench.evaluate.outputs import PER_OUTPUT_ONLY, target_problems
 
 ISC_SPLITS = 10  # torch-fidelity's default number of IS splits
 PRC_NEIGHBORHOOD = 3  # torch-fidelity's default k for precision/recall
@@ -158,7 +159,9 @@ def auto_best_metric(metrics: list[str], extractor: str = "domain") -> str | Non
     if "fid" in metrics:
         return catalogue.fd_row(extractor)
     known = [m for m in metrics if m in catalogue.names()]
-    return catalogue.rows_of(known[0])[0] if known and known[0] == metrics[0] else None
+    if not known or known[0] != metrics[0] or known[0] in PER_OUTPUT_ONLY:
+        return None  # consistency has rows per output only: name one (consistency/edges)
+    return catalogue.rows_of(known[0])[0]
 
 
 class EvalSpec(BaseModel):
@@ -181,6 +184,11 @@ class EvalSpec(BaseModel):
     cache_dir: PathText | None = None  # default: env MTBENCH_CACHE, else ~/.cache/mtbench
     batch_size: int = Field(500, ge=1, le=MAX_BATCH)
     domain: DomainRecipe = DomainRecipe()
+    # Generator outputs scored against their real targets (fid/<k>, consistency/<k>, ...);
+    # default (null): every output with a real image target of its shape (evaluate/outputs.py).
+    outputs: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        None, max_length=64
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -288,7 +296,7 @@ def check_against(spec: EvalSpec, info: DataInfo, data: DataSplits | None = None
     """
     if not spec.metrics:
         return []
-    problems = _label_problems(spec, info)
+    problems = _label_problems(spec, info) + target_problems(spec.outputs, info)
     if problems:
         return problems
     if data is None:

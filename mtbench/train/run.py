@@ -158,12 +158,13 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 
 
 def make_generate(trainer: Trainer, generator: torch.nn.Module):
-    """(labels, conditions) -> uint8 images from ``generator``, with its own noise stream."""
+    """(labels, conditions) -> every output of ``generator`` as uint8 ({"image": ..., ...}),
+    from one forward pass, with its own noise stream."""
     p = trainer.p
     gen = torch.Generator(trainer.device).manual_seed(trainer.r.spec.seed + 7)
 
     @torch.no_grad()
-    def generate(labels: torch.Tensor | None, conditions: dict | None = None) -> torch.Tensor:
+    def generate(labels: torch.Tensor | None, conditions: dict | None = None) -> dict:
         n = len(labels) if labels is not None else trainer.r.spec.eval.batch_size
         if labels is not None:
             labels = labels.to(trainer.device)
@@ -175,7 +176,7 @@ def make_generate(trainer: Trainer, generator: torch.nn.Module):
         was = generator.training
         generator.eval()
         try:
-            return to_uint8(generator(x.z, x.labels)["image"])
+            return {k: to_uint8(v) for k, v in generator(x.z, x.labels).items()}
         finally:
             generator.train(was)
 
@@ -423,7 +424,14 @@ def _evaluator(r: Resolved, parts, device):
     from mtbench.evaluate import Evaluator
 
     ev = Evaluator(
-        r.spec.eval, parts.splits, parts.info, device, r.spec.seed, list(parts.conditions)
+        r.spec.eval,
+        parts.splits,
+        parts.info,
+        device,
+        r.spec.seed,
+        list(parts.conditions),
+        outputs=parts.generator.outputs(),
+        dataset=r.dataset.cls(r.dataset.cfg),
     )
     ev.prepare()
     return ev

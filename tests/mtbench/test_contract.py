@@ -170,3 +170,14 @@ def test_a_plugin_keeping_the_contract_trains(tmp_path, capsys, fakes):
     spec["train"]["steps"] = 1
     spec["discriminator"]["trunk"] = {"type": "good_dim"}
     assert main(["run", str(write_spec(tmp_path / "s.json", spec))]) == 0, capsys.readouterr().err
+
+
+def test_check_derived_accepts_none_and_the_target_shape_only():
+    from mtbench.contract import check_derived
+    from mtbench.errors import ContractError
+
+    check_derived(None, 2, (1, 8, 8), "edges", "dataset 'x'")
+    check_derived(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), 2, (1, 8, 8), "edges", "dataset 'x'")
+    for bad in (torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 4, 4, dtype=torch.uint8), [1]):
+        with pytest.raises(ContractError, match=r"^dataset 'x': derive\(images, 'edges'\)"):
+            check_derived(bad, 2, (1, 8, 8), "edges", "dataset 'x'")

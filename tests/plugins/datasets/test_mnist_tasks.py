@@ -128,3 +128,11 @@ def test_multi_output_trains_on_mnist_tasks(registry, mnist_root):
     batch = trainer.p.source.sample(2, torch.Generator().manual_seed(0))
     assert batch.images["image_2x"].shape == (2, 1, 56, 56)  # paired targets reach the side
     assert batch.images["edges"].min() >= -1 and batch.images["edges"].max() <= 1
+
+
+def test_mnist_tasks_derive_rebuilds_its_targets_exactly(tasks_t10k, mnist_root):
+    plugin = MNISTTasks(MNISTTasks.Config(root=str(mnist_root)))
+    held = tasks_t10k.eval
+    for task in ("image_2x", "edges", "inverted"):
+        assert torch.equal(plugin.derive(held.images, task), held.targets[task])
+    assert plugin.derive(held.images[:2], "depth") is None
