@@ -37,7 +37,7 @@ def quickstart_trainer(registry) -> Trainer:
     data["eval"] = {"metrics": []}
     r = resolve(data, registry)
     torch.manual_seed(r.spec.seed)
-    return Trainer(r, compose(r, registry, CPU), CPU)
+    return Trainer.from_spec(r, compose(r, registry, CPU), CPU)
 
 
 def interleaved(steps: dict[str, callable], rounds: int, warmup: int) -> dict[str, float]:

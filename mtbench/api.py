@@ -40,6 +40,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from mtbench.dist import SINGLE, Dist
+
 KINDS: tuple[str, ...] = ("dataset", "generator", "trunk", "head", "loss", "weighting")
 
 
@@ -367,14 +369,20 @@ class HeadPlugin(Plugin, nn.Module):
 
 @dataclass(frozen=True)
 class WeightingContext:
-    """Where a weighting sits in its run: the player it weights, the run's seed and device.
+    """Where a weighting sits in its run: the player it weights, the run's seed and device,
+    and the process group (``dist``).
 
     Built by the core for each of the two instances; the default is for tests and notebooks.
+    Under torchrun each rank sees its own share of the batch; the core averages the players'
+    gradients after ``backward``, but a weighting that decides from per-term gradients or
+    losses (GradNorm, PCGrad) must first average those across ranks itself, with
+    ``ctx.dist.mean_([...])`` (the identity on one process), so every rank decides alike.
     """
 
     player: Literal["d", "g"] = "d"
     seed: int = 0  # the run's seed (spec ``seed``)
     device: torch.device | str = "cpu"  # where the player's terms live
+    dist: Dist = SINGLE  # the process group: rank, world size, cross-rank means
 
 
 PLAYER_STREAM = {"d": 1, "g": 2}

@@ -27,6 +27,7 @@ from mtbench.api import (
 )
 from mtbench.data import BatchSource
 from mtbench.discriminator import Discriminator, prefixed
+from mtbench.dist import SINGLE, Dist
 from mtbench.latent import code_width, condition_width, generator_input
 from mtbench.registry import Registry
 from mtbench.regularize import Regularizers
@@ -49,7 +50,7 @@ class Parts:
     regularizers: Regularizers
 
 
-def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
+def compose(r: Resolved, registry: Registry, device: torch.device, dist: Dist = SINGLE) -> Parts:
     """Build every part in a fixed order, so a seed fixes every initial weight."""
     who = plugin_names(r, registry)
     splits = r.dataset.cls(r.dataset.cfg).load()
@@ -92,7 +93,7 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
             r.weighting.cfg,
             base,
             disc.unbounded_terms(player),
-            ctx=WeightingContext(player, r.spec.seed, device),
+            ctx=WeightingContext(player, r.spec.seed, device, dist),
         ).to(device)
         for player, base in (("d", d_base), ("g", g_base))
     )

@@ -12,6 +12,7 @@ import torch_fidelity
 from torch import Tensor
 
 from mtbench.api import DataInfo, DataSplits, TensorData
+from mtbench.dist import SINGLE, Dist
 from mtbench.errors import SpecError
 from mtbench.evaluate import catalogue, prdc, realstats
 from mtbench.evaluate.context import EvalContext
@@ -53,6 +54,19 @@ def balanced_labels(n: int, num_classes: int, seed: int) -> Tensor | None:
     return (torch.arange(n) % num_classes)[perm]
 
 
+def check_batch(out: Tensor, labels: Tensor | None, want: tuple[int, int, int]) -> Tensor:
+    """A generated batch as evaluation needs it (uint8, its shape, one image per label)."""
+    if out.dtype != torch.uint8 or out.dim() != 4 or tuple(out.shape[1:]) != want:
+        raise ValueError(
+            f"generate must return uint8 images (B, {want[0]}, {want[1]}, {want[2]}), "
+            f"got {out.dtype} {tuple(out.shape)}"
+        )
+    asked = 1 if labels is None else len(labels)  # unconditional: any B >= 1
+    if out.shape[0] == 0 or (labels is not None and out.shape[0] != asked):
+        raise ValueError(f"generate returned {out.shape[0]} images for {asked} labels")
+    return out
+
+
 class Evaluator:
     """Evaluates generators of one data set under one EvalSpec, with cached evaluator and stats.
 
@@ -68,11 +82,12 @@ class Evaluator:
         device: torch.device,
         seed: int,
         conditions: list[str] = (),
+        dist: Dist = SINGLE,
     ) -> None:
         problems = check_against(spec, info, data)
         if problems:
             raise SpecError(problems)
-        self.spec, self.data, self.info = spec, data, info
+        self.spec, self.data, self.info, self.dist = spec, data, info, dist
         self.device, self.seed = torch.device(device), seed
         self.cache_dir = resolve_cache_dir(spec)
         self.stats_root = self.cache_dir / REAL_STATS_DIR
@@ -157,34 +172,60 @@ class Evaluator:
 
     def generate_samples(self, generate: Generate) -> Tensor:
         """``spec.n_samples`` uint8 images on the CPU, from ``generate`` in batches of the
-        spec's batch size, under a forked RNG seeded with ``seed`` (training RNG untouched)."""
+        spec's batch size, under a forked RNG seeded with ``seed`` (training RNG untouched).
+
+        Under torchrun, when ``generate`` can ``skip`` a batch (draw its noise only), rank r
+        generates batches r, r + W, ... and the images are gathered in batch order: the same
+        samples as one process. Every rank returns all of them."""
+        mine = self._my_batches(generate)
+        if mine is None:
+            return self._generate_all(generate, lambda i: True)
+        return self._gather(self._generate_all(generate, mine))
+
+    def _my_batches(self, generate: Generate):
+        """Which batches this rank runs (None: all of them, one process or no ``skip``)."""
+        w, rank = self.dist.world_size, self.dist.rank
+        if w == 1 or not hasattr(generate, "skip"):
+            return None
+        return lambda i: i % w == rank
+
+    def _gather(self, mine: Tensor) -> Tensor:
+        """Every rank's batches back in batch order (batch i came from rank i mod W)."""
+        bs, w = self.spec.batch_size, self.dist.world_size
+        per_rank = self.dist.gather(mine.to(self.device)).cpu()
+        sizes = self.dist.all_objects(mine.shape[0])
+        chunks = list(per_rank.split(sizes))
+        batches = [list(c.split(bs)) for c in chunks]
+        out = [batches[i % w][i // w] for i in range(sum(len(b) for b in batches))]
+        return torch.cat(out)
+
+    def _generate_all(self, generate: Generate, run: Callable[[int], bool]) -> Tensor:
+        """The batches ``run(i)`` picks; the others only ``generate.skip``, to draw their noise."""
         n, bs, info = self.spec.n_samples, self.spec.batch_size, self.info
+        want = (info.channels, info.size, info.size)
         parts: list[Tensor] = []
         with torch.no_grad(), self._rng():
             torch.manual_seed(self.seed)
-            got = 0
+            got, i = 0, 0
             while got < n:
-                labels = None if self.labels is None else self.labels[got : got + bs]
-                labels = None if labels is None else labels.to(self.device)
-                if self.conditions:
-                    cond = {
-                        k: v[got : got + bs].to(self.device) for k, v in self.conditions.items()
-                    }
-                    out = generate(labels, cond)
-                else:
-                    out = generate(labels)
-                want = (info.channels, info.size, info.size)
-                if out.dtype != torch.uint8 or out.dim() != 4 or tuple(out.shape[1:]) != want:
-                    raise ValueError(
-                        f"generate must return uint8 images (B, {want[0]}, {want[1]}, {want[2]}), "
-                        f"got {out.dtype} {tuple(out.shape)}"
-                    )
-                asked = 1 if labels is None else len(labels)  # unconditional: any B >= 1
-                if out.shape[0] == 0 or (labels is not None and out.shape[0] != asked):
-                    raise ValueError(f"generate returned {out.shape[0]} images for {asked} labels")
+                args = self._batch_args(got, bs)
+                ran = run(i)
+                i += 1
+                if not ran:
+                    generate.skip(*args)
+                    got += bs if args[0] is None else len(args[0])
+                    continue
+                out = check_batch(generate(*args), args[0], want)
                 parts.append(out[: n - got].cpu())
                 got += parts[-1].shape[0]
-        return torch.cat(parts)
+        return torch.cat(parts) if parts else torch.zeros(0, *want, dtype=torch.uint8)
+
+    def _batch_args(self, got: int, bs: int) -> tuple:
+        """(labels, conditions) of the batch starting at sample ``got``, on the device."""
+        labels = None if self.labels is None else self.labels[got : got + bs].to(self.device)
+        if not self.conditions:
+            return (labels,)
+        return labels, {k: v[got : got + bs].to(self.device) for k, v in self.conditions.items()}
 
     def evaluate(self, generate: Generate, step: int, tag: str = "ema") -> list[dict]:
         """Rows for evals.parquet: every spec metric of ``generate``'s samples at ``step``.
@@ -194,13 +235,30 @@ class Evaluator:
         """
         if not self.spec.metrics:
             return []
-        self.prepare()
+        if self.dist.is_main():
+            self.prepare()
         with self._rng():
-            return self._evaluate(generate, step, tag)
+            t0 = time.perf_counter()
+            fake = self.generate_samples(generate)
+            return self._on_main(lambda: self._evaluate(fake, step, tag, t0))
 
-    def _evaluate(self, generate: Generate, step: int, tag: str) -> list[dict]:
-        t0 = time.perf_counter()
-        fake = self.generate_samples(generate)
+    def _on_main(self, compute: Callable[[], list[dict]]) -> list[dict]:
+        """Rank 0 computes the metrics from the gathered samples; every rank gets its rows
+        (or its error, as one line), so all ranks decide alike about best.pt."""
+        rows, problem = None, None
+        if self.dist.is_main():
+            try:
+                rows = compute()
+            except Exception as exc:  # every rank must learn of it, or the others would wait
+                problem = exc
+        said = self.dist.all_objects((rows, None if problem is None else str(problem)))[0]
+        if problem is not None:
+            raise problem
+        if said[1] is not None:
+            raise RuntimeError(said[1])
+        return said[0]
+
+    def _evaluate(self, fake: Tensor, step: int, tag: str, t0: float) -> list[dict]:
         ctx = EvalContext(
             fake=fake,
             fake_labels=self.labels,

@@ -119,7 +119,7 @@ def trainer(reg, **train) -> Trainer:
     spec["train"].update(train)
     r = resolve(spec, reg)
     torch.manual_seed(0)  # initial weights
-    return Trainer(r, compose(r, reg, CPU), CPU)
+    return Trainer.from_spec(r, compose(r, reg, CPU), CPU)
 
 
 def on_step(opt: torch.optim.Optimizer, record, post: bool = False) -> list:
@@ -218,5 +218,5 @@ def test_trunk_runs_once_per_d_step_and_once_per_g_step_for_all_heads(reg):
     batches = []
     t.D.trunk.register_forward_hook(lambda m, args, out: batches.append(args[0].shape[0]))
     t.train_step(timed=False)
-    n = t.r.spec.train.batch_size
+    n = t.batch_size
     assert batches == [2 * n, 2 * n, n]  # real and fake together, per D step; fakes in G step
