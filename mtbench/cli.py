@@ -59,7 +59,13 @@ def build_parser() -> Parser:
         "--checkpoint", choices=["last", "best"], default="last", help="which checkpoint file"
     )
     e.add_argument("--metrics", nargs="+", help="default: the run spec's eval.metrics")
-    e.add_argument("--n", type=int, help="generated samples (eval.n_samples)")
+    e.add_argument(
+        "--n",
+        "--n-samples",  # under torchrun, whose own flags take "--n" as an abbreviation
+        dest="n",
+        type=int,
+        help="generated samples (eval.n_samples)",
+    )
     b = sub.add_parser("bench", help="run a suite: every variant x seed, resumable")
     b.add_argument("suite", help="the suite spec (JSON file)")
     b.add_argument("--out", help="results folder (default: runs/<suite name>)")

@@ -169,7 +169,7 @@ def make_generate(trainer: Trainer, generator: torch.nn.Module, seed: int, batch
     p = trainer.p
     gen = torch.Generator(trainer.device).manual_seed(seed + 7)
 
-    def noise(labels: torch.Tensor | None, conditions: dict | None):
+    def noise(labels: torch.Tensor | None, conditions: dict | None = None):
         n = len(labels) if labels is not None else batch_size
         if labels is not None:
             labels = labels.to(trainer.device)

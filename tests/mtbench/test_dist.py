@@ -19,7 +19,9 @@ import torch.multiprocessing as mp
 from dist_workers import build, equivalence_worker, feed_fixed, state_of
 from helpers import tiny_spec, write_spec
 
+from mtbench.cli import main
 from mtbench.dist import Dist, rank_seed
+from mtbench.errors import UserError
 from mtbench.io import load_torch
 
 LAUNCH_TIMEOUT = 120  # seconds any one launch may take on 2 busy cores
@@ -39,9 +41,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def long_spec(out: Path, steps: int = 120) -> dict:
-    s = tiny_spec(out=str(out))
-    s["train"].update(steps=steps, batch_size=8)
+STEPS = 160
+
+
+def long_spec(out: Path) -> dict:
+    s = tiny_spec(out=str(out), eval={"metrics": [], "batch_size": 32})
+    s["train"].update(steps=STEPS, batch_size=8)
     s["log"].update(every=10, checkpoint_every=20, sample_every=1000)
     return s
 
@@ -142,9 +147,9 @@ def test_ranks_hold_bit_identical_state_after_every_step(case, two_rank_steps):
 # ----------------------------------------------------------------------------- torchrun
 
 
-def launch(args: list[str], cwd: Path, **kw) -> subprocess.Popen:
+def launch(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        args, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+        args, cwd=cwd, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -156,14 +161,6 @@ def finish(p: subprocess.Popen, timeout: float = LAUNCH_TIMEOUT) -> tuple[int, s
         p.communicate()
         pytest.fail("the job did not end within the timeout")
     return p.returncode, out + err
-
-
-def wait_for(path: Path, p: subprocess.Popen, timeout: float = LAUNCH_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert p.poll() is None, finish(p)[1][-2000:]
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +177,11 @@ def test_torchrun_writes_one_run_folder_with_one_row_per_logged_step(uninterrupt
     run, text = uninterrupted
     assert sorted(p.name for p in run.parent.iterdir()) == ["run", "spec.json"]
     steps = pd.read_parquet(run / "steps.parquet")
-    assert steps["step"].tolist() == list(range(10, 121, 10))
+    assert steps["step"].tolist() == list(range(10, STEPS + 1, 10))
     assert (steps["t_comm"] > 0).all()
     meta = json.loads((run / "spec.json").read_text())["meta"]
     assert meta["world_size"] == 2
-    assert text.count("done: 120 steps") == 1  # rank 0 alone reports
+    assert text.count(f"done: {STEPS} steps") == 1  # rank 0 alone reports
 
 
 def _final_weights(run: Path) -> dict:
@@ -197,58 +194,88 @@ def _same_weights(a: Path, b: Path) -> None:
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_sigterm_stops_every_rank_after_the_same_step_and_resume_finishes_alike(
-    tmp_path, uninterrupted
-):
-    spec = write_spec(tmp_path / "spec.json", long_spec(tmp_path / "run"))
+def _checkpoint_step(run: Path) -> int:
+    try:
+        return int(load_torch(run / "checkpoints" / "last.pt")["step"])
+    except (OSError, RuntimeError, KeyError, UserError):  # not written yet
+        return -1
+
+
+def _wait_for_checkpoint_after(run: Path, step: int, p: subprocess.Popen) -> None:
+    deadline = time.monotonic() + LAUNCH_TIMEOUT
+    while _checkpoint_step(run) <= step:
+        assert p.poll() is None, finish(p)[1][-2000:]
+        assert time.monotonic() < deadline, "no new checkpoint"
+        time.sleep(0.05)
+
+
+def test_sigterm_then_a_killed_rank_then_resume_finishes_bit_identical(tmp_path, uninterrupted):
+    """SIGTERM: every rank stops after the same step, rank 0 checkpoints, the message names the
+    torchrun command; SIGKILL of one rank: the job ends within a timeout; --resume after each
+    finishes with the weights of the uninterrupted run."""
+    run = tmp_path / "run"
+    spec = write_spec(tmp_path / "spec.json", long_spec(run))
     p = launch(torchrun("run", str(spec)), tmp_path)
-    wait_for(tmp_path / "run" / "checkpoints" / "last.pt", p)
+    _wait_for_checkpoint_after(run, 0, p)
     p.send_signal(signal.SIGTERM)
     code, text = finish(p)
-    assert code != 0
-    state = load_torch(tmp_path / "run" / "checkpoints" / "last.pt")
+    stopped = _checkpoint_step(run)
+    state = load_torch(run / "checkpoints" / "last.pt")
     assert state["world_size"] == 2 and len(state["rng_ranks"]) == 2
-    if state["step"] < 120:  # the signal came before the end
-        assert "interrupted at step" in text and "torchrun --nproc_per_node=2" in text
-    code, text = finish(launch(torchrun("run", str(spec), "--resume"), tmp_path))
-    assert code == 0, text[-3000:]
-    _same_weights(tmp_path / "run", uninterrupted[0])
+    assert stopped < STEPS, "the run ended before the signal: make it longer"
+    assert code != 0 and f"interrupted at step {stopped}" in text
+    assert "torchrun --nproc_per_node=2 -m mtbench run" in text
+    assert pd.read_parquet(run / "steps.parquet")["step"].max() <= stopped
 
-
-def test_a_killed_rank_ends_the_job_and_resume_finishes_bit_identical(tmp_path, uninterrupted):
-    spec = write_spec(tmp_path / "spec.json", long_spec(tmp_path / "run"))
-    p = launch(torchrun("run", str(spec)), tmp_path)
-    wait_for(tmp_path / "run" / "checkpoints" / "last.pt", p)
+    p = launch(torchrun("run", str(spec), "--resume"), tmp_path)
+    _wait_for_checkpoint_after(run, stopped, p)
     workers = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
-    if workers:
-        os.kill(int(workers[-1]), signal.SIGKILL)
+    assert workers, "no rank to kill"
+    os.kill(int(workers[-1]), signal.SIGKILL)
     code, _ = finish(p, timeout=60)
-    if not workers:
-        pytest.skip("the job ended before a rank could be killed")
     assert code != 0
+
     code, text = finish(launch(torchrun("run", str(spec), "--resume"), tmp_path))
     assert code == 0, text[-3000:]
-    _same_weights(tmp_path / "run", uninterrupted[0])
+    _same_weights(run, uninterrupted[0])
+    steps = pd.read_parquet(run / "steps.parquet")["step"].tolist()
+    assert steps == list(range(10, STEPS + 1, 10))
 
 
-def test_resume_on_another_world_size_is_one_line(tmp_path, uninterrupted):
-    run = uninterrupted[0]
-    spec = run.parent / "spec.json"
-    r = subprocess.run(
-        [sys.executable, "-m", "mtbench", "run", str(spec), "--resume", "--steps", "140"],
-        cwd=run.parent, env=ENV, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT,
-    )  # fmt: skip
-    assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [r.stderr.strip()]
-    assert "meta.world_size" in r.stderr and "--nproc_per_node=2" in r.stderr
+def test_resume_on_another_world_size_is_one_line(uninterrupted, capsys):
+    spec = uninterrupted[0].parent / "spec.json"
+    assert main(["run", str(spec), "--resume", "--steps", str(STEPS + 20)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "meta.world_size" in err and "--nproc_per_node=2" in err
 
 
-def test_a_batch_that_does_not_divide_is_refused_naming_the_field(tmp_path):
+def test_a_batch_that_does_not_divide_is_refused_naming_the_field(tmp_path, monkeypatch, capsys):
     s = long_spec(tmp_path / "run")
     s["train"]["batch_size"] = 7
     spec = write_spec(tmp_path / "spec.json", s)
-    code, text = finish(launch(torchrun("run", str(spec)), tmp_path))
-    assert code != 0
-    lines = [ln for ln in text.splitlines() if ln.startswith("train.batch_size")]
-    assert len(lines) == 1 and "does not divide among 2 ranks" in lines[0]
-    assert not (tmp_path / "run").exists()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it: refused before any rendezvous
+    monkeypatch.setenv("RANK", "0")
+    assert main(["run", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train.batch_size: 7") and "does not divide among 2 ranks" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_two_rank_evaluation_gives_the_fid_of_one_process(uninterrupted, tmp_path):
+    """Each rank generates its share of the samples, rank 0 gathers them: the same FID."""
+    run = uninterrupted[0]
+    args = ["eval", str(run), "--metrics", "fid", "--n-samples", "100"]
+    env = {**ENV, "MTBENCH_CACHE": str(tmp_path / "cache")}
+    one = subprocess.run(
+        [sys.executable, "-m", "mtbench", *args], env=env, capture_output=True, text=True,
+        timeout=LAUNCH_TIMEOUT,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr[-2000:]
+    p = launch(torchrun(*args), tmp_path, env)
+    code, text = finish(p)
+    assert code == 0, text[-3000:]
+    evals = pd.read_parquet(run / "evals.parquet")
+    fid = evals[evals["metric"] == "fid"]["value"].tolist()
+    assert len(fid) == 2 and abs(fid[0] - fid[1]) < 1e-3
+    assert fid[0] > 0
