@@ -279,3 +279,18 @@ def test_two_rank_evaluation_gives_the_fid_of_one_process(uninterrupted, tmp_pat
     fid = evals[evals["metric"] == "fid"]["value"].tolist()
     assert len(fid) == 2 and abs(fid[0] - fid[1]) < 1e-3
     assert fid[0] > 0
+
+
+def test_a_rank_that_cannot_reach_the_rendezvous_says_so_within_the_timeout(
+    tmp_path, monkeypatch, capsys
+):
+    spec = write_spec(tmp_path / "spec.json", long_spec(tmp_path / "run"))
+    env = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1"}
+    for k, v in {**env, "MASTER_PORT": str(free_port()), "MTBENCH_DIST_TIMEOUT": "3"}.items():
+        monkeypatch.setenv(k, v)
+    t0 = time.monotonic()
+    assert main(["run", str(spec)]) == 2
+    assert time.monotonic() - t0 < 30
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rank 1 of 2: could not join the process group") and "\n" not in err
+    assert not (tmp_path / "run").exists()
