@@ -33,7 +33,7 @@ from mtbench.errors import UserError
 RANK_SEED_STRIDE = 1_000_003  # a prime: rank streams of nearby seeds never coincide
 BUCKET_BYTES = 25 * 2**20  # DDP's default bucket size
 TIMEOUT_ENV = "MTBENCH_DIST_TIMEOUT"  # seconds a collective (and the rendezvous) may wait
-DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_TIMEOUT_S = 1800.0  # torch's own default for gloo: room for rank 0 to prepare evaluation
 
 _cpu_group = None  # a gloo group for host-side flags (stop requests) also under NCCL
 
