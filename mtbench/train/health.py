@@ -26,17 +26,19 @@ class FiniteGuard:
         self.flags: dict[tuple[str, tuple[str, ...]], Tensor] = {}
         self.clean_step = 0  # the last step whose whole state was checked and finite
 
-    def watch(self, terms: dict[str, Tensor], step: int, player: str, now: bool) -> None:
-        """Raise at once on a logged step (``now``); else only remember, on the device."""
+    def watch(self, terms: dict[str, Tensor], step: int, player: str, now: bool) -> Tensor | None:
+        """Raise at once on a logged step (``now``); else remember, on the device, and return
+        a float (1,) flag, 1 when a term is non-finite: the trainer skips that update."""
         values = torch.stack([t.detach().float() for t in terms.values()])
         if now:  # earlier steps' flags first: they name where it began
             self.raise_flagged(step)
             check_finite(terms, values, step, player, self.dist)
-            return
+            return None
         key = (player, tuple(terms))
         bad = ~torch.isfinite(values)
         old = self.flags.get(key)
         self.flags[key] = bad if old is None else old | bad
+        return bad.any().float().reshape(1)
 
     def raise_flagged(self, step: int) -> None:
         """One host read of every flag raised since the last check; names the terms."""

@@ -69,8 +69,13 @@ class Trainer:
         self.d_params = [*d_own, *parts.d_weighting.parameters()]
         self.d_shared = list(self.D.trunk.parameters())
         self.g_shared = list(self.G.parameters())
-        self.opt_g = torch.optim.Adam(self.g_params, lr=train.g.lr, betas=train.g.betas)
-        self.opt_d = torch.optim.Adam(self.d_params, lr=train.d.lr, betas=train.d.betas)
+        fused = device.type == "cuda"  # skips a non-finite update on the device (found_inf)
+        self.opt_g = torch.optim.Adam(
+            self.g_params, lr=train.g.lr, betas=train.g.betas, fused=fused
+        )
+        self.opt_d = torch.optim.Adam(
+            self.d_params, lr=train.d.lr, betas=train.d.betas, fused=fused
+        )
         self.ema = EMA(self.G, train.ema_decay) if train.ema_decay > 0 else None
         self.gen = torch.Generator(device).manual_seed(rank_seed(seed, dist.rank))
         fp16 = train.precision == "fp16"
@@ -142,14 +147,14 @@ class Trainer:
             terms = self.D.d_terms(real, fake)
             if regs:
                 terms.update(regs.d_terms(self.D, real, fake, self.step))
-        self.guard.watch(terms, self.step, "D", now=timed)
+        bad = self.guard.watch(terms, self.step, "D", now=timed)
         with tm("d_bwd"):
             self.opt_d.zero_grad(set_to_none=True)
             self.p.d_weighting.backward(terms, self.d_params, self.d_shared, self.scaler_d.scale)
             self.p.d_weighting.advance()
-            self._average(self.d_params)
+            self._average(self.d_params, bad)
         with tm("d_opt"):
-            self._optimizer_step(self.opt_d, self.scaler_d, self.d_params)
+            self._optimizer_step(self.opt_d, self.scaler_d, self.d_params, bad)
         # the G step sees the un-augmented reals (it augments anew) in a Side of its own
         return terms, Side(batch.images, batch.labels, batch.targets, None)
 
@@ -165,26 +170,37 @@ class Trainer:
             ff = self.D.fake_features(fake_img)
             fake = self._fake_side({**out, "image": fake_img}, x, ff)
             terms = self.D.g_terms(fake, real)
-        self.guard.watch(terms, self.step, "G", now=timed)
+        bad = self.guard.watch(terms, self.step, "G", now=timed)
         with tm("g_bwd"):
             self.opt_g.zero_grad(set_to_none=True)
             self.p.g_weighting.backward(terms, self.g_params, self.g_shared, self.scaler_g.scale)
             self.p.g_weighting.advance()
-            self._average(self.g_params)
+            self._average(self.g_params, bad)
         with tm("g_opt"):
-            self._optimizer_step(self.opt_g, self.scaler_g, self.g_params)
+            self._optimizer_step(self.opt_g, self.scaler_g, self.g_params, bad)
         return terms
 
-    def _average(self, params: list[Tensor]) -> None:
-        """Gradients averaged across ranks (the identity on one process)."""
-        self.comm_s += self.dist.mean_grads(params)
+    def _average(self, params: list[Tensor], bad: Tensor | None) -> None:
+        """Gradients averaged across ranks (the identity on one process), with the update's
+        non-finite flag in the same buckets: above 0 on every rank when any rank has one."""
+        self.comm_s += self.dist.mean_([*(q.grad for q in params), bad])
 
-    def _optimizer_step(self, opt, scaler, params) -> None:
+    def _optimizer_step(self, opt, scaler, params, bad: Tensor | None) -> None:
+        """Clip and step, skipped on a non-finite term the way GradScaler skips (``bad``; None
+        on logged steps, checked already). The guard reports it at the next logged step."""
         clip = self.grad_clip
         if clip is not None:
             scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, clip)
-        scaler.step(opt)
+        if bad is None or scaler.is_enabled():  # fp16: GradScaler skips inf/NaN gradients
+            scaler.step(opt)
+        elif self.device.type == "cpu":
+            if not bool(bad):  # reading a CPU tensor waits for nothing
+                opt.step()
+        else:  # fused Adam skips on the device when found_inf is set: no host read
+            opt.found_inf, opt.grad_scale = (bad > 0).float(), None  # averaged: any rank
+            opt.step()
+            del opt.found_inf, opt.grad_scale
         scaler.update()
 
     # ------------------------------------------------------------------ state

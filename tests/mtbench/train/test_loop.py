@@ -220,3 +220,27 @@ def test_trunk_runs_once_per_d_step_and_once_per_g_step_for_all_heads(reg):
     t.train_step(timed=False)
     n = t.batch_size
     assert batches == [2 * n, 2 * n, n]  # real and fake together, per D step; fakes in G step
+
+
+def test_a_non_finite_term_on_an_unlogged_step_skips_that_update_and_stops_at_the_next_log(
+    registry,
+):
+    from mtbench.errors import NonFiniteLoss
+
+    r = resolve(tiny_spec(), registry)
+    t = Trainer.from_spec(r, compose(r, registry, CPU), CPU)
+    t.train_step(False)
+    d_before = {k: v.clone() for k, v in t.D.state_dict().items()}
+    g_before = {k: v.clone() for k, v in t.G.state_dict().items()}
+    d_terms = t.D.d_terms
+
+    def poisoned(real, fake):
+        terms = d_terms(real, fake)
+        return {k: v * float("nan") if k == "adversarial/adv" else v for k, v in terms.items()}
+
+    t.D.d_terms = poisoned
+    t.train_step(False)  # unlogged: nothing is read from the device
+    assert all(torch.equal(v, d_before[k]) for k, v in t.D.state_dict().items() if "num_b" not in k)
+    assert any(not torch.equal(v, g_before[k]) for k, v in t.G.state_dict().items())
+    with pytest.raises(NonFiniteLoss, match="adversarial/adv of the D step became non-finite"):
+        t.check_health()
