@@ -32,6 +32,8 @@ def spec_hash(spec_json: dict) -> str:
     core.pop("meta", None)
     core.get("train", {}).pop("steps", None)
     core.get("log", {}).pop("progress", None)
+    if core.get("train", {}).get("sync_batchnorm") is False:  # added later: runs made before
+        core["train"].pop("sync_batchnorm")  # it keep their hash (and --resume) while it is off
     blob = json.dumps(core, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

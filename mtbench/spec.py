@@ -83,6 +83,9 @@ class TrainSpec(Strict):
         le=MAX_THREADS,
         description="torch CPU threads; default torch's. 1 is best on busy machines",
     )
+    sync_batchnorm: bool = Field(
+        False, description="under torchrun on CUDA: batch norm over the global batch"
+    )
 
 
 class LogSpec(Strict):

@@ -358,6 +358,19 @@ def check_device(r: Resolved, device: torch.device) -> None:
     """Settings the device cannot honour, each one line naming its field."""
     if r.spec.train.precision == "fp16" and device.type != "cuda":
         raise UserError("train.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    if r.spec.train.sync_batchnorm and device.type != "cuda":
+        raise UserError(
+            "train.sync_batchnorm: SyncBatchNorm runs only on CUDA (torch has no CPU kernel "
+            "for it); set it to false on the CPU"
+        )
+
+
+def sync_batchnorm(parts) -> None:
+    """Batch norm over the global batch: every BatchNorm of G and D becomes a SyncBatchNorm
+    (plain batch norm again on one process)."""
+    convert = torch.nn.SyncBatchNorm.convert_sync_batchnorm
+    parts.generator = convert(parts.generator)
+    parts.discriminator = convert(parts.discriminator)
 
 
 def _run(r, registry, out, resume: bool, device: torch.device, dist: Dist) -> dict:
@@ -370,6 +383,8 @@ def _run(r, registry, out, resume: bool, device: torch.device, dist: Dist) -> di
         torch.set_num_threads(r.spec.train.threads)
     seed_everything(r.spec.seed)  # alike on every rank: initial weights and plugin draws
     parts = compose(r, registry, device, dist)
+    if r.spec.train.sync_batchnorm:
+        sync_batchnorm(parts)
     trainer = Trainer.from_spec(r, parts, device, dist)
     evaluator = _evaluator(r, parts, device, dist)
     if resume:

@@ -289,3 +289,11 @@ def test_a_rank_that_cannot_reach_the_rendezvous_says_so_within_the_timeout(
     err = capsys.readouterr().err.strip()
     assert err.startswith("rank 1 of 2: could not join the process group") and "\n" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_sync_batchnorm_on_the_cpu_is_one_line(tmp_path, capsys):
+    spec = write_spec(tmp_path / "spec.json", long_spec(tmp_path / "run"))
+    assert main(["run", str(spec), "--set", "train.sync_batchnorm=true"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train.sync_batchnorm: SyncBatchNorm runs only on CUDA")
+    assert "\n" not in err and not (tmp_path / "run").exists()

@@ -52,3 +52,20 @@ def test_torchrun_on_two_gpus_trains_one_run_over_nccl(tmp_path):
     meta = json.loads((tmp_path / "run" / "spec.json").read_text())["meta"]
     assert meta["world_size"] == 2 and meta["device"] == "cuda:0"
     assert pd.read_parquet(tmp_path / "run" / "steps.parquet")["step"].tolist() == [2, 4, 6]
+
+
+@two_gpus
+def test_sync_batchnorm_keeps_batch_norm_statistics_of_the_global_batch(tmp_path):
+    s = tiny_spec(out=str(tmp_path / "run"))
+    s["train"].update(device="cuda", steps=4, sync_batchnorm=True)
+    spec = write_spec(tmp_path / "spec.json", s)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    r = subprocess.run(
+        [*cmd, "-m", "mtbench", "run", str(spec)],
+        env={**os.environ, "MTBENCH_DIST_TIMEOUT": "60"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "spec.json").read_text())["train"]["sync_batchnorm"]
