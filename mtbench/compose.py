@@ -93,7 +93,7 @@ def compose(r: Resolved, registry: Registry, device: torch.device, dist: Dist = 
             r.weighting.cfg,
             base,
             disc.unbounded_terms(player),
-            ctx=WeightingContext(player, r.spec.seed, device, dist),
+            ctx=WeightingContext(player, r.spec.seed, device, dist=dist),
         ).to(device)
         for player, base in (("d", d_base), ("g", g_base))
     )
