@@ -86,6 +86,8 @@ class TrainSpec(Strict):
     sync_batchnorm: bool = Field(
         False, description="under torchrun on CUDA: batch norm over the global batch"
     )
+    channels_last: bool = Field(False, description="G and D weights in channels-last layout")
+    compile: bool = Field(False, description="torch.compile the generator and the D trunk")
 
 
 class LogSpec(Strict):

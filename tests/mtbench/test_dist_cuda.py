@@ -69,3 +69,12 @@ def test_sync_batchnorm_keeps_batch_norm_statistics_of_the_global_batch(tmp_path
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "spec.json").read_text())["train"]["sync_batchnorm"]
+
+
+@cuda
+def test_compile_and_channels_last_train_on_cuda(tmp_path, registry):
+    from mtbench.train.run import run
+
+    s = tiny_spec(out=str(tmp_path / "run"))
+    s["train"].update(device="cuda", compile=True, channels_last=True)
+    assert run(S.resolve(s, registry), registry, s["out"])["status"] == "done"

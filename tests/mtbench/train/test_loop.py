@@ -244,3 +244,26 @@ def test_a_non_finite_term_on_an_unlogged_step_skips_that_update_and_stops_at_th
     assert any(not torch.equal(v, g_before[k]) for k, v in t.G.state_dict().items())
     with pytest.raises(NonFiniteLoss, match="adversarial/adv of the D step became non-finite"):
         t.check_health()
+
+
+def test_channels_last_trains_with_convolution_weights_in_that_layout(tmp_path, registry):
+    from mtbench.train import run as R
+
+    s = tiny_spec(out=str(tmp_path / "run"))
+    s["train"]["channels_last"] = True
+    r = resolve(s, registry)
+    parts = compose(r, registry, CPU)
+    R.channels_last(parts.generator)
+    convs = [q for q in parts.generator.parameters() if q.ndim == 4]
+    assert convs and all(q.is_contiguous(memory_format=torch.channels_last) for q in convs)
+    assert run(r, registry, s["out"])["status"] == "done"
+
+
+def test_compile_on_the_cpu_is_one_line(tmp_path, registry):
+    from mtbench.errors import UserError
+
+    s = tiny_spec(out=str(tmp_path / "run"))
+    s["train"]["compile"] = True
+    with pytest.raises(UserError, match=r"^train\.compile: on the CPU torch\.compile made"):
+        run(resolve(s, registry), registry, s["out"])
+    assert not (tmp_path / "run").exists()
