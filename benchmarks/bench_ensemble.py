@@ -123,7 +123,7 @@ def build(
     registry = registry or bench_registry()
     r = resolve(spec(variant, width, batch, device, sn), registry)
     device = torch.device(device)
-    trainer = Trainer(r, compose(r, registry, device), device)
+    trainer = Trainer.from_spec(r, compose(r, registry, device), device)
     head = trainer.D.heads["ensemble"]
     assert head.fused == (VARIANTS[variant].get("fused", False) and head.cfg.layout == "separate")
     assert trainer.D.uses_trunk == (head.cfg.layout == "shared_trunk")

@@ -36,7 +36,7 @@ def build(batch: int) -> Trainer:
     registry = Registry.discover()
     r = S.resolve(data, registry)
     torch.manual_seed(0)
-    return Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
+    return Trainer.from_spec(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
 
 
 def uncertainty_loop(t: Trainer) -> PlainLoop:

@@ -36,20 +36,20 @@ class PlainLoop:
         extra_d: tuple[Tensor, ...] = (),
         extra_g: tuple[Tensor, ...] = (),
     ) -> None:
-        spec = t.r.spec.train
+        g, d = t.opt_g.param_groups[0], t.opt_d.param_groups[0]
         self.G, self.trunk, self.heads = t.G, t.D.trunk, dict(t.D.heads)
         self.d_weigh = d_weigh or fixed(dict(t.p.d_weighting.base))
         self.g_weigh = g_weigh or fixed(dict(t.p.g_weighting.base))
         self.images, self.labels = t.p.source.data.images, t.p.source.data.labels
-        self.b, self.k, self.z_dim = spec.batch_size, t.p.info.num_classes, t.G.z_dim
+        self.b, self.k, self.z_dim = t.batch_size, t.p.info.num_classes, t.G.z_dim
         self.g_list = list(self.G.parameters())
         self.g_params = [*self.g_list, *extra_g]
         heads = [p for h in self.heads.values() for p in h.parameters()]
         d_params = [*self.trunk.parameters(), *heads, *extra_d]
-        self.opt_g = torch.optim.Adam(self.g_params, lr=spec.g.lr, betas=spec.g.betas)
-        self.opt_d = torch.optim.Adam(d_params, lr=spec.d.lr, betas=spec.d.betas)
+        self.opt_g = torch.optim.Adam(self.g_params, lr=g["lr"], betas=g["betas"])
+        self.opt_d = torch.optim.Adam(d_params, lr=d["lr"], betas=d["betas"])
         self.ema = [p.detach().clone() for p in self.g_list]
-        self.ema_step = 1 - spec.ema_decay
+        self.ema_step = 1 - t.ema.decay
 
     def terms(self, player: str, a: Side, b: Side) -> dict[str, Tensor]:
         """Every head's terms of one player, keyed "<head>/<term>"."""

@@ -44,7 +44,7 @@ def quickstart_trainer(registry) -> Trainer:
     data["eval"] = {"metrics": []}
     r = resolve(data, registry)
     torch.manual_seed(r.spec.seed)
-    return Trainer(r, compose(r, registry, CPU), CPU)
+    return Trainer.from_spec(r, compose(r, registry, CPU), CPU)
 
 
 def recipe_trainer(registry, recipe: str, g_width: int, d_width: int) -> Trainer:
@@ -58,7 +58,7 @@ def recipe_trainer(registry, recipe: str, g_width: int, d_width: int) -> Trainer
     data["eval"] = {"metrics": []}
     r = resolve(data, registry)
     torch.manual_seed(r.spec.seed)
-    return Trainer(r, compose(r, registry, CPU), CPU)
+    return Trainer.from_spec(r, compose(r, registry, CPU), CPU)
 
 
 def interleaved(steps: dict[str, callable], rounds: int, warmup: int) -> dict[str, float]:

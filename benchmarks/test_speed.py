@@ -50,7 +50,7 @@ def trainer_for(data: dict, registry) -> Trainer:
     data.setdefault("log", {})["progress"] = False
     r = resolve(data, registry)
     torch.manual_seed(r.spec.seed)
-    return Trainer(r, compose(r, registry, CPU), CPU)
+    return Trainer.from_spec(r, compose(r, registry, CPU), CPU)
 
 
 def ensemble_spec() -> dict:
@@ -85,7 +85,7 @@ def test_training_step(benchmark, registry, spec, fused):
     if fused:
         assert trainer.D.heads["ensemble"].fused, "the ensemble's members were not stacked"
     benchmark.group = "training step (1 thread)"
-    benchmark.extra_info["batch_size"] = trainer.r.spec.train.batch_size
+    benchmark.extra_info["batch_size"] = trainer.global_batch
     benchmark.pedantic(
         trainer.train_step, args=(False,), rounds=STEP_ROUNDS, warmup_rounds=WARMUP, iterations=1
     )

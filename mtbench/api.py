@@ -45,6 +45,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from mtbench.dist import SINGLE, Dist
 from mtbench.kinds import KINDS  # noqa: F401  (re-exported: part of the plugin contract)
 
 
@@ -412,9 +413,14 @@ class HeadPlugin(Plugin, nn.Module):
 
 @dataclass(frozen=True)
 class WeightingContext:
-    """Where a weighting sits in its run: the player it weights, the run's seed and device.
+    """Where a weighting sits in its run: the player it weights, the run's seed and device,
+    and the process group (``dist``).
 
     Built by the core for each of the two instances; the default is for tests and notebooks.
+    Under torchrun each rank sees its own share of the batch; the core averages the players'
+    gradients after ``backward``, but a weighting that decides from per-term gradients or
+    losses (GradNorm, PCGrad) must first average those across ranks itself, with
+    ``ctx.dist.mean_([...])`` (the identity on one process), so every rank decides alike.
     """
 
     player: Literal["d", "g"] = "d"
@@ -426,6 +432,7 @@ class WeightingContext:
     # Terms that are regression losses (``HeadPlugin.regression_terms``), for weightings whose
     # form depends on the kind of likelihood (uncertainty weighting).
     regression: frozenset[str] = frozenset()
+    dist: Dist = SINGLE  # the process group: rank, world size, cross-rank means
 
 
 PLAYER_STREAM = {"d": 1, "g": 2}

@@ -60,7 +60,13 @@ def build_parser() -> Parser:
         "--checkpoint", choices=["last", "best"], default="last", help="which checkpoint file"
     )
     e.add_argument("--metrics", nargs="+", help="default: the run spec's eval.metrics")
-    e.add_argument("--n", type=int, help="generated samples (eval.n_samples)")
+    e.add_argument(
+        "--n",
+        "--n-samples",  # under torchrun, whose own flags take "--n" as an abbreviation
+        dest="n",
+        type=int,
+        help="generated samples (eval.n_samples)",
+    )
     b = sub.add_parser("bench", help="run a suite: every variant x seed, resumable")
     b.add_argument("suite", help="the suite spec (JSON file)")
     b.add_argument("--out", help="results folder (default: runs/<suite name>)")
@@ -130,17 +136,31 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     keep_freed_memory()
+    main_rank = _is_main_rank()
+    if not main_rank:  # under torchrun only rank 0 talks to the user
+        _drop_stdout()
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except UserError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
+        if main_rank or getattr(exc, "every_rank", False):
+            for line in exc.lines():
+                print(line, file=sys.stderr)
         return EXIT_USER
     except BrokenPipeError:  # the reader went away (``mtbench list --json | head``)
         _drop_stdout()
         return EXIT_BROKEN_PIPE
+
+
+def _is_main_rank() -> bool:
+    """Whether this process is rank 0 of a torchrun job, or no job at all."""
+    from mtbench.dist import Dist
+
+    try:
+        return Dist.from_env().is_main()
+    except ValueError:  # a malformed RANK: let the command itself say so
+        return True
 
 
 def _drop_stdout() -> None:
@@ -176,6 +196,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolved = spec.load(args.spec, registry, _overrides(args))
     summary = run(resolved, registry, resolved.spec.out, resume=args.resume)
     out = default_out(resolved)
+    code = {"diverged": 1, "interrupted": EXIT_INTERRUPTED}.get(summary["status"], 0)
+    if not _is_main_rank():  # rank 0 says how the run ended
+        return code
     if summary["status"] == "diverged":
         print(summary["error"], file=sys.stderr)
         return 1
@@ -200,7 +223,15 @@ def resume_command(args: argparse.Namespace, out) -> str:
     """The command that continues an interrupted run: every flag it was started with."""
     import shlex
 
-    words = ["mtbench", "run", args.spec, "--out", str(out)]
+    from mtbench.dist import Dist
+
+    n = Dist.from_env().world_size
+    launch = ["mtbench"]
+    if n > 1:  # the same number of ranks: each rank's random stream is in the checkpoint
+        per_node = os.environ.get("LOCAL_WORLD_SIZE", str(n))
+        nodes = [] if per_node == str(n) else [f"--nnodes={n // int(per_node)}"]
+        launch = ["torchrun", *nodes, f"--nproc_per_node={per_node}", "-m", "mtbench"]
+    words = [*launch, "run", args.spec, "--out", str(out)]
     if args.steps is not None:
         words += ["--steps", str(args.steps)]
     for item in args.set:

@@ -27,6 +27,7 @@ from mtbench.api import (
 )
 from mtbench.data import BatchSource
 from mtbench.discriminator import Discriminator, prefixed
+from mtbench.dist import SINGLE, Dist
 from mtbench.latent import code_width, condition_width, generator_input
 from mtbench.registry import Registry
 from mtbench.regularize import Regularizers
@@ -50,7 +51,7 @@ class Parts:
     regularizers: Regularizers
 
 
-def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
+def compose(r: Resolved, registry: Registry, device: torch.device, dist: Dist = SINGLE) -> Parts:
     """Build every part in a fixed order, so a seed fixes every initial weight."""
     who = plugin_names(r, registry)
     splits = r.dataset.cls(r.dataset.cfg).load()
@@ -84,7 +85,7 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
     )
     generator.to(device)
     disc.to(device)
-    source = make_source(splits.train, info, device, r.spec)
+    source = make_source(splits.train, info, device, r.spec, dist.rank, dist.world_size)
     probe = Probe(generator, disc, source, codes, conditions, who)
     d_names, g_names = probe_terms(probe, regs)
     d_base, g_base = base_weights(r, labels, d_names, g_names)
@@ -100,6 +101,7 @@ def compose(r: Resolved, registry: Registry, device: torch.device) -> Parts:
                 device,
                 fixed=frozenset(regs.term_names() if player == "d" else ()),
                 regression=disc.regression_terms(player),
+                dist=dist,
             ),
         ).to(device)
         for player, base in (("d", d_base), ("g", g_base))

@@ -25,6 +25,9 @@ def default_out(r: Resolved) -> Path:
     return Path(r.spec.out or f"runs/{r.spec.name}-s{r.spec.seed}")
 
 
+LATE_TRAIN_FIELDS = ("sync_batchnorm", "channels_last", "compile")  # added after 0.x runs
+
+
 def spec_hash(spec_json: dict) -> str:
     """Hash of what determines the result (not steps, folder or progress display)."""
     core = json.loads(json.dumps(spec_json))
@@ -33,6 +36,9 @@ def spec_hash(spec_json: dict) -> str:
     core.get("train", {}).pop("steps", None)
     core.get("log", {}).pop("progress", None)
     core.get("log", {}).pop("tensorboard", None)
+    for late in LATE_TRAIN_FIELDS:  # runs made before they existed keep their hash (and
+        if core.get("train", {}).get(late) is False:  # --resume) while they are off
+            core["train"].pop(late)
     blob = json.dumps(core, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -55,7 +55,7 @@ def load_generator(run_dir: str | Path, registry: Registry, checkpoint: str, raw
     r = _resolve(rd, registry)
     device = resolve_device(r.spec.train.device)
     seed_everything(r.spec.seed)
-    trainer = Trainer(r, compose(r, registry, device), device)
+    trainer = Trainer.from_spec(r, compose(r, registry, device), device)
     restore(trainer, ckpt, device)
     generator = trainer.G if raw else trainer.sampler()
     return Loaded(r, trainer, generator.eval(), trainer.step)

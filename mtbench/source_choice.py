@@ -82,19 +82,22 @@ def make_source(
     rank: int = 0,
     world_size: int = 1,
 ) -> Conditions:
-    """The batch source for ``spec``: in memory or streamed, with its choice recorded."""
+    """The batch source for ``spec``: in memory or streamed, with its choice recorded. Under
+    torchrun a streamed source draws this rank's share of the global batch, from its own
+    stream."""
     d, size = spec.data, split_bytes(data)
+    per_rank = spec.train.batch_size // world_size
     limit, origin = budget(device, d.device_bytes)
     kind, reason = decide(size, limit, origin, d.source)
     if kind == "memory":
         source = BatchSource(data, info, device, d.hflip)
     else:
-        check_batch_fits(data, spec.train.batch_size, limit, origin)
+        check_batch_fits(data, per_rank, limit, origin)
         source = StreamSource(
             data,
             info,
             device,
-            spec.train.batch_size,
+            per_rank,
             spec.seed,
             d.workers,
             rank,

@@ -83,6 +83,11 @@ class TrainSpec(Strict):
         le=MAX_THREADS,
         description="torch CPU threads; default torch's. 1 is best on busy machines",
     )
+    sync_batchnorm: bool = Field(
+        False, description="under torchrun on CUDA: batch norm over the global batch"
+    )
+    channels_last: bool = Field(False, description="G and D weights in channels-last layout")
+    compile: bool = Field(False, description="torch.compile the generator and the D trunk")
 
 
 class LogSpec(Strict):

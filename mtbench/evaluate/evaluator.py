@@ -12,6 +12,7 @@ import torch_fidelity
 from torch import Tensor
 
 from mtbench.api import DataInfo, DatasetPlugin, DataSplits, TensorData
+from mtbench.dist import SINGLE, Dist
 from mtbench.errors import SpecError
 from mtbench.evaluate import catalogue, outputs, per_output, prdc, realstats
 from mtbench.evaluate.context import EvalContext
@@ -74,12 +75,13 @@ class Evaluator:
         conditions: list[str] = (),
         outputs: dict[str, tuple] | None = None,
         dataset: DatasetPlugin | None = None,
+        dist: Dist = SINGLE,
     ) -> None:
         self.scored, problems = self._outputs(spec, info, outputs)
         problems = check_against(spec, info, data) + problems
         if problems:
             raise SpecError(list(dict.fromkeys(problems)))
-        self.spec, self.data, self.info = spec, data, info
+        self.spec, self.data, self.info, self.dist = spec, data, info, dist
         self.device, self.seed = torch.device(device), seed
         self.cache_dir = resolve_cache_dir(spec)
         self.stats_root = self.cache_dir / REAL_STATS_DIR
@@ -193,34 +195,75 @@ class Evaluator:
     def generate_outputs(self, generate: Generate) -> dict[str, Tensor]:
         """``spec.n_samples`` uint8 images and scored outputs on the CPU, from one draw of
         ``generate`` in batches of the spec's batch size, under a forked RNG seeded with
-        ``seed`` (training RNG untouched)."""
+        ``seed`` (training RNG untouched).
+
+        Under torchrun, when ``generate`` can ``skip`` a batch (draw its noise only), rank r
+        generates batches r, r + W, ... and the outputs are gathered in batch order: the same
+        samples as one process. Every rank returns all of them."""
+        mine = self._my_batches(generate)
+        if mine is None:
+            return self._generate_all(generate, lambda i: True)
+        return {k: self._gather(v) for k, v in self._generate_all(generate, mine).items()}
+
+    def _my_batches(self, generate: Generate):
+        """Which batches this rank runs (None: all of them, one process or no ``skip``)."""
+        w, rank = self.dist.world_size, self.dist.rank
+        if w == 1 or not hasattr(generate, "skip"):
+            return None
+        return lambda i: i % w == rank
+
+    def _gather(self, mine: Tensor) -> Tensor:
+        """Every rank's batches back in batch order (batch i came from rank i mod W)."""
+        bs, w = self.spec.batch_size, self.dist.world_size
+        per_rank = self.dist.gather(mine.to(self.device)).cpu()
+        sizes = self.dist.all_objects(mine.shape[0])
+        chunks = list(per_rank.split(sizes))
+        batches = [list(c.split(bs)) for c in chunks]
+        out = [batches[i % w][i // w] for i in range(sum(len(b) for b in batches))]
+        return torch.cat(out)
+
+    def _shapes(self) -> dict[str, tuple]:
+        """Each returned output's shape: the image and every scored output."""
+        info = self.info
+        shapes = {"image": (info.channels, info.size, info.size)}
+        return shapes | {k: tuple(info.targets[k].shape) for k in self.scored}
+
+    def _generate_all(self, generate: Generate, run: Callable[[int], bool]) -> dict[str, Tensor]:
+        """The batches ``run(i)`` picks; the others only ``generate.skip``, to draw their noise."""
         n, bs = self.spec.n_samples, self.spec.batch_size
-        parts: dict[str, list[Tensor]] = {}
+        parts: dict[str, list[Tensor]] = {k: [] for k in self._shapes()}
         with torch.no_grad(), self._rng():
             torch.manual_seed(self.seed)
-            got = 0
+            got, i = 0, 0
             while got < n:
-                labels = None if self.labels is None else self.labels[got : got + bs]
-                labels = None if labels is None else labels.to(self.device)
-                if self.conditions:
-                    cond = {
-                        k: v[got : got + bs].to(self.device) for k, v in self.conditions.items()
-                    }
-                    out = generate(labels, cond)
-                else:
-                    out = generate(labels)
-                out = self._checked(out, labels)
+                args = self._batch_args(got, bs)
+                ran = run(i)
+                i += 1
+                if not ran:
+                    generate.skip(*args)
+                    got += bs if args[0] is None else len(args[0])
+                    continue
+                out = self._checked(generate(*args), args[0])
                 for k, v in out.items():
-                    parts.setdefault(k, []).append(v[: n - got].cpu())
+                    parts[k].append(v[: n - got].cpu())
                 got += parts["image"][-1].shape[0]
-        return {k: torch.cat(v) for k, v in parts.items()}
+        return {k: self._cat(v, self._shapes()[k]) for k, v in parts.items()}
+
+    @staticmethod
+    def _cat(parts: list[Tensor], shape: tuple) -> Tensor:
+        return torch.cat(parts) if parts else torch.zeros(0, *shape, dtype=torch.uint8)
+
+    def _batch_args(self, got: int, bs: int) -> tuple:
+        """(labels, conditions) of the batch starting at sample ``got``, on the device."""
+        labels = None if self.labels is None else self.labels[got : got + bs].to(self.device)
+        if not self.conditions:
+            return (labels,)
+        return labels, {k: v[got : got + bs].to(self.device) for k, v in self.conditions.items()}
 
     def _checked(self, out: Tensor | dict, labels: Tensor | None) -> dict[str, Tensor]:
         """``generate``'s output as {"image", scored outputs}, each checked: uint8 (B, *shape)."""
         out = out if isinstance(out, dict) else {"image": out}
-        info = self.info
-        shapes = {"image": (info.channels, info.size, info.size)}
-        shapes |= {k: info.targets[k].shape for k in self.scored}
+        shapes = self._shapes()
         for k, want in shapes.items():
             got = out.get(k)
             if got is None:
@@ -247,13 +290,30 @@ class Evaluator:
         """
         if not self.spec.metrics:
             return []
-        self.prepare()
+        if self.dist.is_main():
+            self.prepare()
         with self._rng():
-            return self._evaluate(generate, step, tag)
+            t0 = time.perf_counter()
+            fakes = self.generate_outputs(generate)
+            return self._on_main(lambda: self._evaluate(fakes, step, tag, t0))
 
-    def _evaluate(self, generate: Generate, step: int, tag: str) -> list[dict]:
-        t0 = time.perf_counter()
-        fakes = self.generate_outputs(generate)
+    def _on_main(self, compute: Callable[[], list[dict]]) -> list[dict]:
+        """Rank 0 computes the metrics from the gathered samples; every rank gets its rows
+        (or its error, as one line), so all ranks decide alike about best.pt."""
+        rows, problem = None, None
+        if self.dist.is_main():
+            try:
+                rows = compute()
+            except Exception as exc:  # every rank must learn of it, or the others would wait
+                problem = exc
+        said = self.dist.all_objects((rows, None if problem is None else str(problem)))[0]
+        if problem is not None:
+            raise problem
+        if said[1] is not None:
+            raise RuntimeError(said[1])
+        return said[0]
+
+    def _evaluate(self, fakes: dict[str, Tensor], step: int, tag: str, t0: float) -> list[dict]:
         fake = fakes["image"]
         scored = {k: fakes[k] for k in self.scored}
         ctx = EvalContext(

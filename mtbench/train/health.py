@@ -1,6 +1,8 @@
 """Non-finite guard: loss terms are flagged on the device every step; the host reads the flags,
 and checks every parameter, buffer and optimizer state, only on logged steps and before
-anything is saved. An unlogged step never waits for the device."""
+anything is saved. An unlogged step never waits for the device. Under torchrun the
+decision to stop is a vote of all ranks (each holds its own batch's terms), so every rank
+stops at the same step and the message names the terms of every rank."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from mtbench.dist import SINGLE, Dist
 from mtbench.errors import NonFiniteLoss
 
 SHOWN = 6  # names listed in the message; the summary keeps them all
@@ -18,35 +21,39 @@ SHOWN = 6  # names listed in the message; the summary keeps them all
 class FiniteGuard:
     """Device-side flags of non-finite loss terms, read when the host syncs anyway."""
 
-    def __init__(self) -> None:
+    def __init__(self, dist: Dist = SINGLE) -> None:
+        self.dist = dist
         self.flags: dict[tuple[str, tuple[str, ...]], Tensor] = {}
         self.clean_step = 0  # the last step whose whole state was checked and finite
 
-    def watch(self, terms: dict[str, Tensor], step: int, player: str, now: bool) -> None:
-        """Raise at once on a logged step (``now``); else only remember, on the device."""
+    def watch(self, terms: dict[str, Tensor], step: int, player: str, now: bool) -> Tensor | None:
+        """Raise at once on a logged step (``now``); else remember, on the device, and return
+        a float (1,) flag, 1 when a term is non-finite: the trainer skips that update."""
         values = torch.stack([t.detach().float() for t in terms.values()])
         if now:  # earlier steps' flags first: they name where it began
             self.raise_flagged(step)
-            check_finite(terms, values, step, player)
-            return
+            check_finite(terms, values, step, player, self.dist)
+            return None
         key = (player, tuple(terms))
         bad = ~torch.isfinite(values)
         old = self.flags.get(key)
         self.flags[key] = bad if old is None else old | bad
+        return bad.any().float().reshape(1)
 
     def raise_flagged(self, step: int) -> None:
         """One host read of every flag raised since the last check; names the terms."""
         if not self.flags:
             return
         flags, self.flags = self.flags, {}
-        if not bool(torch.cat(list(flags.values())).any()):
+        if not self.dist.any(bool(torch.cat(list(flags.values())).any())):
             return
-        bad = [
+        here = [
             (player, name)
             for (player, names), f in flags.items()
             for name, b in zip(names, f.tolist())
             if b
         ]
+        bad = list(dict.fromkeys(tuple(b) for rank in self.dist.all_objects(here) for b in rank))
         players = sorted({p for p, _ in bad})
         raise NonFiniteLoss(
             f"loss term {', '.join(sorted({n for _, n in bad}))} of the "
@@ -69,10 +76,14 @@ class FiniteGuard:
         self.clean_step = step
 
 
-def check_finite(terms: dict[str, Tensor], values: Tensor, step: int, player: str) -> None:
+def check_finite(
+    terms: dict[str, Tensor], values: Tensor, step: int, player: str, dist: Dist = SINGLE
+) -> None:
     """Stop before a NaN or inf term reaches an optimizer, naming the term and step."""
-    if not bool(torch.isfinite(values).all()):
-        bad = [k for k, v in zip(terms, values.tolist()) if not math.isfinite(v)]
+    if dist.any(not bool(torch.isfinite(values).all())):
+        here = [k for k, v in zip(terms, values.tolist()) if not math.isfinite(v)]
+        on_any = {k for rank in dist.all_objects(here) for k in rank}
+        bad = [k for k in terms if k in on_any]
         raise NonFiniteLoss(
             f"loss term {', '.join(bad)} of the {player} step became non-finite at step {step + 1}",
             names=[f"loss/{player.lower()}/{k}" for k in bad],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -13,8 +14,10 @@ import pandas as pd
 import torch
 
 from mtbench import contention
+from mtbench import dist as D
 from mtbench.compose import compose
 from mtbench.data import to_uint8
+from mtbench.dist import Dist
 from mtbench.errors import NonFiniteLoss, UserError, first_line
 from mtbench.evaluate.final import is_live
 from mtbench.io import (
@@ -29,7 +32,7 @@ from mtbench.registry import Registry
 from mtbench.rundir import RunDir, default_out, provenance, spec_hash
 from mtbench.spec import Resolved, read_json
 from mtbench.train.checkpoint import CorruptCheckpoint, load_checkpoint, save_checkpoint
-from mtbench.train.loop import RunHooks, Trainer
+from mtbench.train.loop import RunHooks, Trainer, per_rank_batch
 from mtbench.train.samples import fixed_inputs, save_grid
 from mtbench.train.state import seed_everything
 from mtbench.train.tensorboard import Board, wanted
@@ -37,14 +40,17 @@ from mtbench.train.tensorboard import Board, wanted
 log = logging.getLogger("mtbench")
 
 
-def resolve_device(choice: str) -> torch.device:
+def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
+    """The device of this process; under torchrun on CUDA, the rank's local GPU."""
     if choice == "cuda" and not torch.cuda.is_available():
         raise UserError(
             "train.device: cuda was asked for but no CUDA device is available; "
             "use --device auto or cpu"
         )
     if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and Dist.from_env().world_size > 1:
+        return torch.device("cuda", local_rank)
     return torch.device(choice)
 
 
@@ -62,8 +68,10 @@ class RunFiles(RunHooks):
     ):
         self.r, self.rd, self.trainer, self.evaluator = r, rd, trainer, evaluator
         self.board = board or Board(None)
+        self.main = trainer.dist.is_main()  # only rank 0 writes; every rank runs collectives
         self.rows = rows
-        self.eval_rows: list[dict] = _read_rows(rd.evals, trainer.step)
+        here = _read_rows(rd.evals, trainer.step) if self.main else None
+        self.eval_rows: list[dict] = trainer.dist.all_objects(here)[0]  # rank 0's, everywhere
         self.best: float | None = _best_so_far(self.eval_rows, r.spec.eval.best_metric)
         self.saved_step: int | None = trainer.step if rd.last.is_file() else None
         p = trainer.p
@@ -81,17 +89,17 @@ class RunFiles(RunHooks):
         self.board.row(row)
 
     def after_step(self, trainer: Trainer) -> None:
-        if trainer.rank != 0:  # under torch.distributed only rank 0 writes
-            return
+        """Samples, evaluation and checkpoints when due: decided by the step, so every rank
+        takes part in the same collectives; only rank 0 writes."""
         log, step = self.r.spec.log, trainer.step
         sample = step % log.sample_every == 0
         every = self.r.spec.eval.every if self.evaluator is not None else 0
         evaluate = bool(every) and step % every == 0
         checkpoint = step % log.checkpoint_every == 0
         if sample or evaluate or checkpoint:
-            self.check_folder()
+            self.check_folder(vote=True)
             trainer.check_health()  # nothing non-finite is ever saved or evaluated
-        if sample:
+        if sample and self.main:
             self.board.grids(
                 save_grid(trainer.sampler(), self.inputs, self.rd.sample_path(step)), step
             )
@@ -100,10 +108,12 @@ class RunFiles(RunHooks):
         if checkpoint:
             self.checkpoint()
 
-    def check_folder(self) -> None:
+    def check_folder(self, vote: bool = False) -> None:
         """Stop if the run folder (its spec.json) vanished: writing on would recreate a folder
-        without its spec that later looks like a finished run."""
-        if not self.rd.spec.is_file():
+        without its spec that later looks like a finished run. Rank 0 looks; with ``vote``
+        every rank learns the answer, so all stop together."""
+        gone = self.main and not self.rd.spec.is_file()
+        if self.trainer.dist.any(gone) if vote else gone:
             raise UserError(
                 f"{self.rd.root}: the run folder (or its {RunDir.SPEC}) was removed while the run "
                 f"trained; stopped at step {self.trainer.step} without writing there; run the "
@@ -112,12 +122,17 @@ class RunFiles(RunHooks):
 
     def checkpoint(self) -> None:
         """Tables first, then last.pt: a resume cuts table rows past its checkpoint, so a kill
-        between the two writes loses nothing."""
-        self.write_tables()
-        save_checkpoint(self.rd.last, self.trainer.state_dict())
+        between the two writes loses nothing. Every rank calls it (the state gathers each
+        rank's random stream); rank 0 writes."""
+        state = self.trainer.state_dict()
+        if self.main:
+            self.write_tables()
+            save_checkpoint(self.rd.last, state)
         self.saved_step = self.trainer.step
 
     def write_tables(self) -> None:
+        if not self.main:
+            return
         self.check_folder()
         write_parquet(self.rd.steps, _table(self.rows))
         if self.eval_rows:
@@ -131,7 +146,8 @@ class RunFiles(RunHooks):
             gens.append(("raw", t.G))
         new = []
         for tag, g in gens:
-            new += self.evaluator.evaluate(make_generate(t, g), t.step, tag)
+            generate = make_generate(t, g, t.seed, self.r.spec.eval.batch_size)
+            new += self.evaluator.evaluate(generate, t.step, tag)
         for row in new:
             row.update(run_id=self.rd.root.name, checkpoint=LIVE)
         self.eval_rows += new
@@ -147,8 +163,10 @@ class RunFiles(RunHooks):
             if row["metric"] == metric:  # rows of this evaluation: all live
                 if is_better(metric, row["value"], self.best):
                     self.best = row["value"]
-                    self.check_folder()
-                    save_checkpoint(self.rd.best, self.trainer.state_dict())
+                    state = self.trainer.state_dict()
+                    if self.main:
+                        self.check_folder()
+                        save_checkpoint(self.rd.best, state)
                 return
 
 
@@ -157,22 +175,28 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame({"step": pd.Series([], dtype="int64")})
 
 
-def make_generate(trainer: Trainer, generator: torch.nn.Module):
+def make_generate(trainer: Trainer, generator: torch.nn.Module, seed: int, batch_size: int):
     """(labels, conditions) -> every output of ``generator`` as uint8 ({"image": ..., ...}),
-    from one forward pass, with its own noise stream."""
+    from one forward pass, with its own noise stream (seeded from ``seed``, alike on every
+    rank). ``generate.skip(labels, conditions)`` draws a batch's noise without running the
+    generator: under torchrun each rank runs only its share of the batches, and the samples
+    are those of one process."""
     p = trainer.p
-    gen = torch.Generator(trainer.device).manual_seed(trainer.r.spec.seed + 7)
+    gen = torch.Generator(trainer.device).manual_seed(seed + 7)
 
-    @torch.no_grad()
-    def generate(labels: torch.Tensor | None, conditions: dict | None = None) -> dict:
-        n = len(labels) if labels is not None else trainer.r.spec.eval.batch_size
+    def noise(labels: torch.Tensor | None, conditions: dict | None = None):
+        n = len(labels) if labels is not None else batch_size
         if labels is not None:
             labels = labels.to(trainer.device)
         if conditions is not None:
             conditions = {k: v.to(trainer.device) for k, v in conditions.items()}
-        x = generator_input(
+        return generator_input(
             n, trainer.G.z_dim, p.codes, p.conditions, p.source, gen, labels, conditions
         )
+
+    @torch.no_grad()
+    def generate(labels: torch.Tensor | None, conditions: dict | None = None) -> dict:
+        x = noise(labels, conditions)
         was = generator.training
         generator.eval()
         try:
@@ -180,6 +204,7 @@ def make_generate(trainer: Trainer, generator: torch.nn.Module):
         finally:
             generator.train(was)
 
+    generate.skip = noise
     return generate
 
 
@@ -327,46 +352,98 @@ def run(
     registry: Registry,
     out: str | Path | None = None,
     resume: bool = False,
-    rank: int = 0,
 ) -> dict:
-    """Train a run to completion (or Ctrl-C, or a non-finite loss); returns its summary."""
-    device = resolve_device(r.spec.train.device)
+    """Train a run to completion (or Ctrl-C, or a non-finite loss); returns its summary.
+
+    Under torchrun (``RANK``/``WORLD_SIZE`` set) every rank calls this: it joins the
+    process group, trains its share of each global batch and leaves the group at the end.
+    """
+    dist = D.Dist.from_env()
+    device = resolve_device(r.spec.train.device, dist.local_rank)
+    check_device(r, device)
+    per_rank_batch(r.spec.train, dist)
+    dist = D.start(device.type)
+    try:
+        return _run(r, registry, out, resume, device, dist)
+    finally:
+        D.stop()
+
+
+def check_device(r: Resolved, device: torch.device) -> None:
+    """Settings the device cannot honour, each one line naming its field."""
     if r.spec.train.precision == "fp16" and device.type != "cuda":
         raise UserError("train.precision: fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    if r.spec.train.sync_batchnorm and device.type != "cuda":
+        raise UserError(
+            "train.sync_batchnorm: SyncBatchNorm runs only on CUDA (torch has no CPU kernel "
+            "for it); set it to false on the CPU"
+        )
+    if r.spec.train.compile and device.type != "cuda":
+        raise UserError(
+            "train.compile: on the CPU torch.compile made the step slower (0.94x for "
+            "mt_cgan_mnist, after 44 s of compiling; README, Many devices); it is for CUDA: "
+            "set it to false on the CPU"
+        )
+
+
+def channels_last(module: torch.nn.Module) -> None:
+    """Every 4-d weight (convolutions) in channels-last layout, which cuDNN's fast kernels
+    take; stacked ensemble weights (5-d) and the rest stay as they are."""
+    with torch.no_grad():
+        for q in module.parameters():
+            if q.ndim == 4:
+                q.data = q.data.contiguous(memory_format=torch.channels_last)
+
+
+def sync_batchnorm(parts) -> None:
+    """Batch norm over the global batch: every BatchNorm of G and D becomes a SyncBatchNorm
+    (plain batch norm again on one process)."""
+    convert = torch.nn.SyncBatchNorm.convert_sync_batchnorm
+    parts.generator = convert(parts.generator)
+    parts.discriminator = convert(parts.discriminator)
+
+
+def _run(r, registry, out, resume: bool, device: torch.device, dist: Dist) -> dict:
     rd = RunDir(Path(out) if out else default_out(r))
     tensorboard = wanted(r.spec.log.tensorboard)
     spec_json = r.to_json()
     spec_json["out"] = str(rd.root)
-    old = prepare_dir(r, rd, resume, spec_json)
-    if rank == 0:
-        for folder in rd.write_dirs():  # what a kill during an atomic write left behind
-            remove_leftovers(folder)
+    old = _prepare_on_main(r, rd, resume, spec_json, dist)
     t0 = time.perf_counter()
     if r.spec.train.threads:
         torch.set_num_threads(r.spec.train.threads)
-    seed_everything(r.spec.seed)
-    parts = compose(r, registry, device)
-    trainer = Trainer(r, parts, device, rank)
-    evaluator = _evaluator(r, parts, device)
+    seed_everything(r.spec.seed)  # alike on every rank: initial weights and plugin draws
+    parts = compose(r, registry, device, dist)
+    if r.spec.train.sync_batchnorm:
+        sync_batchnorm(parts)
+    if r.spec.train.channels_last:
+        channels_last(parts.generator)
+        channels_last(parts.discriminator)
+    trainer = Trainer.from_spec(r, parts, device, dist)
+    if r.spec.train.compile:  # after the EMA copy: samples and evaluation run eagerly
+        trainer.G.compile()
+        trainer.D.trunk.compile()
+    evaluator = _evaluator(r, parts, device, dist)
     if resume:
         load_into(trainer, *resume_state(rd, device))
         parts.source.seek(trainer.step * r.spec.train.d_steps)
     spec_json["meta"] = provenance(r, device, parts.splits.provenance)
     spec_json["meta"]["data_source"] = parts.source.describe()
+    spec_json["meta"]["world_size"] = dist.world_size
     spec_json["meta"]["spec_hash"] = spec_hash(spec_json)
     meta = (old or {}).get("meta")
     sessions = list(meta.get("contention") or []) if isinstance(meta, dict) else []
     spec_json["meta"]["contention"] = sessions + [contention.session_start(torch.get_num_threads())]
-    rows = _read_rows(rd.steps, trainer.step)
+    rows = _read_rows(rd.steps, trainer.step) if dist.is_main() else []
     files = board = None
     try:
-        if rank == 0:
+        if dist.is_main():
             rd.root.mkdir(parents=True, exist_ok=True)
             write_json(rd.spec, spec_json)
-        board = Board(rd.tb if tensorboard and rank == 0 else None, trainer.step)
+        board = Board(rd.tb if tensorboard and dist.is_main() else None, trainer.step)
         board.spec(spec_json, trainer.step)
         files = RunFiles(r, rd, trainer, evaluator, rows, board)
-        return _train(r, rd, trainer, files, rank, t0, spec_json)
+        return _train(r, rd, trainer, files, t0, spec_json)
     except OSError as exc:
         if exc.errno not in WRITE_ERRNOS:
             raise
@@ -375,6 +452,39 @@ def run(
     finally:
         if board is not None:
             board.close()
+
+
+def _prepare_on_main(r, rd: RunDir, resume: bool, spec_json: dict, dist: Dist) -> dict | None:
+    """Rank 0 checks and tidies the run folder; every rank learns whether that failed, so a
+    refusal stops the whole job with rank 0's one line (the others exit quietly)."""
+    old, problem = None, None
+    if dist.is_main():
+        try:
+            old = prepare_dir(r, rd, resume, spec_json)
+            check_world_size(old, dist)
+            for folder in rd.write_dirs():  # what a kill during an atomic write left behind
+                remove_leftovers(folder)
+        except UserError as exc:
+            problem = exc
+    said = dist.all_objects(None if problem is None else str(problem))[0]
+    if problem is not None:
+        raise problem
+    if said is not None:
+        raise UserError(said)
+    return old
+
+
+def check_world_size(old: dict | None, dist: Dist) -> None:
+    """Refuse to resume on another number of ranks: each rank's random stream is checkpointed,
+    so an exact resume needs the world size the run was trained on."""
+    meta = (old or {}).get("meta")
+    was = meta.get("world_size", 1) if isinstance(meta, dict) else None
+    if old is not None and was is not None and was != dist.world_size:
+        raise UserError(
+            f"--resume: the run was trained on {was} rank(s) (meta.world_size in spec.json) "
+            f"and this job has {dist.world_size}; resume it with torchrun "
+            f"--nproc_per_node={was} (or without torchrun for 1), or pass --out to start anew"
+        )
 
 
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -393,22 +503,19 @@ def _write_failed(exc: OSError, rd: RunDir, saved: int | None) -> str:
     return f"{where}: {exc.strerror or exc}; the run stopped; {kept}"
 
 
-def _train(
-    r: Resolved, rd: RunDir, trainer: Trainer, files: RunFiles, rank: int, t0, spec_json: dict
-) -> dict:
+def _train(r: Resolved, rd: RunDir, trainer: Trainer, files: RunFiles, t0, spec_json: dict) -> dict:
     """The loop, then the last checkpoint and summary; a non-finite state ends it diverged."""
     status, error, bad = "done", None, []
+    log = r.spec.log
     try:
-        status = trainer.fit(files)
-        if rank == 0:
-            _finish(files, trainer, status)
+        status = trainer.fit(files, log.every, log.progress, r.spec.name)
+        _finish(files, trainer, status)
     except NonFiniteLoss as exc:
         status, error, bad = "diverged", f"{exc}; {_kept(files)}", exc.names
-        if rank == 0:
-            files.write_tables()
+        files.write_tables()
     summary = _summary(r, rd, trainer, files, status, error, time.perf_counter() - t0)
     summary["non_finite"] = bad
-    if rank == 0:
+    if files.main:
         files.check_folder()
         spec_json["meta"]["contention"][-1] = contention.session_end(
             spec_json["meta"]["contention"][-1]
@@ -418,7 +525,7 @@ def _train(
     return summary
 
 
-def _evaluator(r: Resolved, parts, device):
+def _evaluator(r: Resolved, parts, device, dist: Dist = D.SINGLE):
     if not r.spec.eval.metrics:
         return None
     from mtbench.evaluate import Evaluator
@@ -432,8 +539,10 @@ def _evaluator(r: Resolved, parts, device):
         list(parts.conditions),
         outputs=parts.generator.outputs(),
         dataset=r.dataset.cls(r.dataset.cfg),
+        dist=dist,
     )
-    ev.prepare()
+    if dist.is_main():  # the other ranks only generate their share of the samples
+        ev.prepare()
     return ev
 
 
@@ -455,7 +564,9 @@ def _finish(files: RunFiles, trainer: Trainer, status: str) -> None:
     if status == "done" and files.evaluator is not None:
         if not _training_metrics(files, step):  # a finished run resumed evaluates no more
             _final_evaluation(files)
-    files.board.grids(save_grid(trainer.sampler(), files.inputs, files.rd.sample_path(step)), step)
+    if files.main:
+        grids = save_grid(trainer.sampler(), files.inputs, files.rd.sample_path(step))
+        files.board.grids(grids, step)
     files.checkpoint()
 
 
@@ -513,7 +624,9 @@ def evaluate_run(
     """Evaluate a finished run's checkpoint and append the rows to its evals.parquet.
 
     Returns the new rows and the domain evaluator's own held-out accuracy (NaN without one).
+    Under torchrun each rank generates its share of the samples and rank 0 writes the rows.
     """
+    dist = D.Dist.from_env()
     rd = RunDir(Path(run_dir))
     if not rd.spec.exists():
         raise UserError(f"{rd.root}: not a run folder (no spec.json)")
@@ -521,14 +634,26 @@ def evaluate_run(
     if not ckpt.exists():
         raise UserError(_missing_checkpoint(rd, checkpoint))
     r = _resolve_for_eval(rd, registry, metrics, n)
-    device = resolve_device(r.spec.train.device)
+    device = resolve_device(r.spec.train.device, dist.local_rank)
+    dist = D.start(device.type)
+    try:
+        return _evaluate_run(r, rd, registry, ckpt, checkpoint, device, dist)
+    finally:
+        D.stop()
+
+
+def _evaluate_run(r, rd: RunDir, registry, ckpt: Path, checkpoint: str, device, dist: Dist):
     seed_everything(r.spec.seed)
-    parts = compose(r, registry, device)
-    trainer = Trainer(r, parts, device)
+    parts = compose(r, registry, device, dist)
+    train = r.spec.train.model_copy(update={"batch_size": dist.world_size})  # no step is taken
+    trainer = Trainer(parts, train, r.spec.seed, device, dist)
     restore(trainer, ckpt, device)
-    evaluator = _evaluator(r, parts, device)
+    evaluator = _evaluator(r, parts, device, dist)
     tag = "raw" if trainer.ema is None else "ema"
-    rows = evaluator.evaluate(make_generate(trainer, trainer.sampler()), trainer.step, tag)
+    generate = make_generate(trainer, trainer.sampler(), r.spec.seed, r.spec.eval.batch_size)
+    rows = evaluator.evaluate(generate, trainer.step, tag)
+    if not dist.is_main():
+        return rows, math.nan
     for row in rows:
         row.update(run_id=rd.root.name, checkpoint=checkpoint)
     old = _read_rows(rd.evals, None) if rd.evals.exists() else []  # eval only adds rows

@@ -75,6 +75,7 @@ class DWAWeighting(SteppedWeighting):
         losses = self.history.new_zeros(0)
         if self.adapted:
             losses = torch.stack([terms[n].detach().float() for n in self.adapted])
+            self.ctx.dist.mean_([losses])  # the global batch's losses: ranks weigh alike
         self.weights.copy_(w)
         self._record(losses)
         index = {n: i for i, n in enumerate(self.adapted)}

@@ -50,6 +50,9 @@ class GradNormWeighting(SteppedWeighting):
     renormalisation) and keep their weights; without a shared layer all weights stay put.
 
     ``diagnostics()`` gives the cosine between the terms' gradients on W and their norms.
+
+    Under torchrun the per-term gradients on W and the losses are averaged across ranks
+    before the update, so every rank computes the weights of the global batch.
     """
 
     name = "gradnorm"
@@ -90,12 +93,14 @@ class GradNormWeighting(SteppedWeighting):
             grads = torch.stack(
                 [flat_grads(terms[n], [layer], retain=True)[0].flatten() for n in names]
             )
+            self.ctx.dist.mean_([grads])  # the global batch's per-term gradients
             norms = grads.norm(dim=1)
             keys, cos = pairwise_cosines(names, grads)
             self._diag = (keys + [f"gnorm/{n}" for n in names], torch.cat([cos, norms]))
             if self.training and self.adapted:
                 at = [names.index(n) for n in self.adapted]
                 losses = torch.stack([terms[n].detach().float() for n in self.adapted])
+                self.ctx.dist.mean_([losses])
                 self.update(losses.to(self.w), norms[at].to(self.w))
         scale(total).backward(inputs=[p for p in inputs if p.requires_grad])
 

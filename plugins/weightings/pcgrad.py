@@ -83,6 +83,7 @@ class PCGradWeighting(SteppedWeighting):
         if not at:
             return
         flat = torch.stack([torch.cat([g[i].flatten() for i in at]) for g in per_term])
+        self.ctx.dist.mean_([flat])  # surgery on the global batch's per-term gradients
         self._diag = pairwise_cosines(names, flat)
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.steps)
         self.steps += 1

@@ -119,7 +119,7 @@ def trainer(reg, **train) -> Trainer:
     spec["train"].update(train)
     r = resolve(spec, reg)
     torch.manual_seed(0)  # initial weights
-    return Trainer(r, compose(r, reg, CPU), CPU)
+    return Trainer.from_spec(r, compose(r, reg, CPU), CPU)
 
 
 def on_step(opt: torch.optim.Optimizer, record, post: bool = False) -> list:
@@ -218,5 +218,52 @@ def test_trunk_runs_once_per_d_step_and_once_per_g_step_for_all_heads(reg):
     batches = []
     t.D.trunk.register_forward_hook(lambda m, args, out: batches.append(args[0].shape[0]))
     t.train_step(timed=False)
-    n = t.r.spec.train.batch_size
+    n = t.batch_size
     assert batches == [2 * n, 2 * n, n]  # real and fake together, per D step; fakes in G step
+
+
+def test_a_non_finite_term_on_an_unlogged_step_skips_that_update_and_stops_at_the_next_log(
+    registry,
+):
+    from mtbench.errors import NonFiniteLoss
+
+    r = resolve(tiny_spec(), registry)
+    t = Trainer.from_spec(r, compose(r, registry, CPU), CPU)
+    t.train_step(False)
+    d_before = {k: v.clone() for k, v in t.D.state_dict().items()}
+    g_before = {k: v.clone() for k, v in t.G.state_dict().items()}
+    d_terms = t.D.d_terms
+
+    def poisoned(real, fake):
+        terms = d_terms(real, fake)
+        return {k: v * float("nan") if k == "adversarial/adv" else v for k, v in terms.items()}
+
+    t.D.d_terms = poisoned
+    t.train_step(False)  # unlogged: nothing is read from the device
+    assert all(torch.equal(v, d_before[k]) for k, v in t.D.state_dict().items() if "num_b" not in k)
+    assert any(not torch.equal(v, g_before[k]) for k, v in t.G.state_dict().items())
+    with pytest.raises(NonFiniteLoss, match="adversarial/adv of the D step became non-finite"):
+        t.check_health()
+
+
+def test_channels_last_trains_with_convolution_weights_in_that_layout(tmp_path, registry):
+    from mtbench.train import run as R
+
+    s = tiny_spec(out=str(tmp_path / "run"))
+    s["train"]["channels_last"] = True
+    r = resolve(s, registry)
+    parts = compose(r, registry, CPU)
+    R.channels_last(parts.generator)
+    convs = [q for q in parts.generator.parameters() if q.ndim == 4]
+    assert convs and all(q.is_contiguous(memory_format=torch.channels_last) for q in convs)
+    assert run(r, registry, s["out"])["status"] == "done"
+
+
+def test_compile_on_the_cpu_is_one_line(tmp_path, registry):
+    from mtbench.errors import UserError
+
+    s = tiny_spec(out=str(tmp_path / "run"))
+    s["train"]["compile"] = True
+    with pytest.raises(UserError, match=r"^train\.compile: on the CPU torch\.compile made"):
+        run(resolve(s, registry), registry, s["out"])
+    assert not (tmp_path / "run").exists()

@@ -23,7 +23,7 @@ def trainer(registry, precision: str, sn: bool) -> Trainer:
     r = S.resolve(s, registry)
     torch.manual_seed(0)
     cpu = torch.device("cpu")
-    return Trainer(r, compose(r, registry, cpu), cpu)
+    return Trainer.from_spec(r, compose(r, registry, cpu), cpu)
 
 
 @pytest.mark.parametrize("sn", [False, True], ids=["plain", "sn"])

@@ -116,7 +116,7 @@ def test_multi_output_trains_on_mnist_tasks(registry, mnist_root):
     ]
     r = resolve(spec, registry)
     device = torch.device("cpu")
-    trainer = Trainer(r, compose(r, registry, device), device)
+    trainer = Trainer.from_spec(r, compose(r, registry, device), device)
     before = {k: v.clone() for k, v in trainer.G.named_parameters()}
     for _ in range(2):
         d_terms, g_terms = trainer.train_step(False)

@@ -101,7 +101,7 @@ def test_discovered_and_trains_in_a_tiny_run(registry):
     spec = tiny_spec()
     spec["discriminator"]["heads"] = [{"type": "adversarial"}, {"type": "adc"}]
     r = resolve(spec, registry)
-    trainer = Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
+    trainer = Trainer.from_spec(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
     d, g = trainer.train_step(False)
     assert {"adc/ce_real", "adc/ce_fake"} <= set(d)
     assert {"adc/ce_real_class", "adc/neg_ce_fake_class"} <= set(g)

@@ -152,9 +152,9 @@ def test_discovered_and_trains_on_shapes(registry):
     spec = tiny_spec()
     spec["discriminator"]["heads"] = [{"type": "adversarial"}, {"type": "attribute"}]
     r = resolve(spec, registry)
-    d, g = Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu")).train_step(
-        False
-    )
+    d, g = Trainer.from_spec(
+        r, compose(r, registry, torch.device("cpu")), torch.device("cpu")
+    ).train_step(False)
     assert {k for k in d if k.startswith("attribute/")} == {
         f"attribute/{n}" for n in ("shape", "colour", "size", "position")
     }

@@ -123,7 +123,7 @@ def test_discovered_and_trains_in_a_tiny_run(registry):
     head = {"type": "contrastive_2c", "embed_dim": 16, "spectral_norm": True}
     spec["discriminator"]["heads"] = [{"type": "adversarial"}, head]
     r = resolve(spec, registry)
-    trainer = Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
+    trainer = Trainer.from_spec(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
     d, g = trainer.train_step(False)
     assert "contrastive_2c/2c_real" in d and "contrastive_2c/2c_fake" in g
     assert torch.isfinite(d["contrastive_2c/2c_real"]) and torch.isfinite(

@@ -124,7 +124,7 @@ def test_discovered_and_trains_in_a_tiny_run(registry):
     head = {"type": "d2d_ce", "embed_dim": 16, "spectral_norm": True}
     spec["discriminator"]["heads"] = [{"type": "adversarial"}, head]
     r = resolve(spec, registry)
-    trainer = Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
+    trainer = Trainer.from_spec(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
     d, g = trainer.train_step(False)
     assert torch.isfinite(d["d2d_ce/d2d_real"]) and torch.isfinite(g["d2d_ce/d2d_fake"])
 

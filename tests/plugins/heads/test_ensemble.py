@@ -532,7 +532,7 @@ def test_gman_learned_lambda_is_trained_by_the_generator_optimizer():
     ]
     reg = Registry.discover()
     r = S.resolve(s, reg)
-    t = Trainer(r, compose(r, reg, torch.device("cpu")), torch.device("cpu"))
+    t = Trainer.from_spec(r, compose(r, reg, torch.device("cpu")), torch.device("cpu"))
     rho = t.D.heads["ensemble"].rho
     assert any(q is rho for q in t.g_params) and not any(q is rho for q in t.d_params)
     before = rho.detach().clone()

@@ -144,6 +144,6 @@ def test_discovered_feeds_codes_to_the_generator_and_trains(registry):
     parts = compose(r, registry, torch.device("cpu"))
     assert set(parts.codes) == {"info/cat", "info/cont"}
     assert parts.generator.ctx.code_dim == 5
-    d, g = Trainer(r, parts, torch.device("cpu")).train_step(False)
+    d, g = Trainer.from_spec(r, parts, torch.device("cpu")).train_step(False)
     assert {"info/cat", "info/cont"} <= set(d) & set(g)  # codes reached the head unprefixed
     assert all(torch.isfinite(v) for v in [*d.values(), *g.values()])

@@ -47,7 +47,7 @@ def test_head_trains_a_step_on_the_trunk(registry, trunk, head):
     s["train"]["batch_size"] = 6
     r = resolve(s, registry)
     cpu = torch.device("cpu")
-    trainer = Trainer(r, compose(r, registry, cpu), cpu)
+    trainer = Trainer.from_spec(r, compose(r, registry, cpu), cpu)
     d_terms, g_terms = trainer.train_step(timed=True)
     assert all(torch.isfinite(v) for v in [*d_terms.values(), *g_terms.values()])
     label = list(trainer.D.heads)[1]

@@ -179,9 +179,9 @@ def test_discovered_and_trains_as_an_autoencoder(registry):
     head = {"type": "reconstruction", "output": "image", "weight": 10.0, "width": 8}
     spec["discriminator"]["heads"] = [{"type": "adversarial"}, head]
     r = resolve(spec, registry)
-    d, g = Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu")).train_step(
-        False
-    )
+    d, g = Trainer.from_spec(
+        r, compose(r, registry, torch.device("cpu")), torch.device("cpu")
+    ).train_step(False)
     assert torch.isfinite(d["reconstruction/rec_real"]) and torch.isfinite(
         g["reconstruction/rec_fake"]
     )

@@ -116,5 +116,5 @@ def test_discovered_and_trains_in_a_tiny_run(registry):
     parts = compose(r, registry, torch.device("cpu"))
     assert parts.g_weighting.base["rotation/rot_fake"] == pytest.approx(0.2)
     assert parts.d_weighting.base["rotation/rot_real"] == pytest.approx(1.0)
-    d, g = Trainer(r, parts, torch.device("cpu")).train_step(False)
+    d, g = Trainer.from_spec(r, parts, torch.device("cpu")).train_step(False)
     assert torch.isfinite(d["rotation/rot_real"]) and torch.isfinite(g["rotation/rot_fake"])

@@ -120,7 +120,7 @@ def test_discovered_and_trains_in_a_tiny_run(registry):
     spec = tiny_spec()
     spec["discriminator"]["heads"] = [{"type": "adversarial"}, {"type": "twin_aux_classifier"}]
     r = resolve(spec, registry)
-    trainer = Trainer(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
+    trainer = Trainer.from_spec(r, compose(r, registry, torch.device("cpu")), torch.device("cpu"))
     d, g = trainer.train_step(False)
     assert {"twin_aux_classifier/ac_real", "twin_aux_classifier/twin_fake"} <= set(d)
     assert {"twin_aux_classifier/ac_fake", "twin_aux_classifier/neg_twin_fake"} <= set(g)

@@ -82,7 +82,7 @@ def test_gradnorm_on_multi_output_balances_on_the_shared_trunk(registry, tmp_pat
     s["generator"] = {"type": "multi_output", "z_dim": 8, "width": 8, "embed_dim": 4}
     r = S.resolve(s, registry)
     cpu = torch.device("cpu")
-    trainer = Trainer(r, compose(r, registry, cpu), cpu)
+    trainer = Trainer.from_spec(r, compose(r, registry, cpu), cpu)
     layer = last_shared_layer(trainer.g_shared)
     assert layer is trainer.G.ups[-1].weight  # not the last branch's output convolution
     trainer.train_step(timed=True)
