@@ -44,10 +44,11 @@ class RunDir:
     JOB = "job.json"  # the executor and job id a bench submitted this run as
     CANCEL = "cancel"  # asks a queued or running run of this folder to stop (bench --cancel)
     LAUNCH = "launch.json"  # rank 0's decision, which the other ranks of a cluster job follow
+    RANK_LOGS = "ranks"  # stderr of the other ranks of a cluster job (ranks/stderr.<rank>.txt)
     MARKERS = (SPEC, SUMMARY, RUN_SPEC)  # any of these makes a folder a run folder
     WRITTEN = (SPEC, STEPS, EVALS, SUMMARY, SAMPLES, CHECKPOINTS, TB)  # what ``mtbench run`` writes
     # what a bench puts beside them
-    BENCH_FILES = (RUN_SPEC, BENCH, ERROR, STDOUT, STDERR, LOCK, JOB, CANCEL, LAUNCH)
+    BENCH_FILES = (RUN_SPEC, BENCH, ERROR, STDOUT, STDERR, LOCK, JOB, CANCEL, LAUNCH, RANK_LOGS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))

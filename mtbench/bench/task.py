@@ -90,8 +90,9 @@ def execute_rank(task: RunTask, job_id: str, timeout_s: float = 600.0) -> str:
     if told["decision"] not in ("start", "resume"):
         return told["decision"]
     cmd = _command(rd, told["decision"])
-    rank = os.environ.get("RANK", "?")
-    with open(rd.file(f"stderr.rank{rank}.txt"), "wb") as err:
+    logs = rd.file(RunDir.RANK_LOGS)
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"stderr.{os.environ.get('RANK', '?')}.txt", "wb") as err:
         rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err).returncode
     return "done" if rc == 0 else "failed"
 

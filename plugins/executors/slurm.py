@@ -9,6 +9,7 @@ task decides skip, resume or start from the run folder when it starts.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,7 @@ class SubmititJob(Job):
 
     def result(self) -> str:
         try:
-            return self.job.result()
+            return self.job.results()[0]  # rank 0's (a multi-task job has one per rank)
         except Exception:  # the job itself died (node failure, out of memory, cancelled)
             return "failed"
 
@@ -62,7 +63,7 @@ class _Slots:
     def fill(self) -> None:
         busy = sum(t.job is not None and not t.job.done() for t in self.waiting)
         for t in [t for t in self.waiting if t.job is None][: max(0, self.jobs - busy)]:
-            t.job = self.executor.submit(RunInJob(), t.task)
+            t.job = self.executor.submit(RunInJob(loopback=True), t.task)
             t.job_id = str(t.job.job_id)
             record_job(RunDir(t.task.root), "slurm", t.job_id)
 
@@ -86,6 +87,9 @@ def _checkpointable_base():
 class RunInJob(_checkpointable_base()):
     """What each Slurm task calls: rank 0 carries out the run, other ranks join it."""
 
+    def __init__(self, loopback: bool = False) -> None:
+        self.loopback = loopback  # submitit's stand-ins: the ranks meet on 127.0.0.1
+
     def __call__(self, task: RunTask) -> str:
         submitit = _submitit()
         env = submitit.JobEnvironment()
@@ -93,6 +97,8 @@ class RunInJob(_checkpointable_base()):
         if env.num_tasks == 1:
             return execute(task, job_id)
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        if self.loopback:
+            os.environ["MASTER_ADDR"] = "127.0.0.1"
         if env.global_rank == 0:
             return execute(task, job_id, ranks=env.num_tasks)
         return execute_rank(task, job_id)
@@ -115,6 +121,9 @@ class SlurmExecutor(ExecutorPlugin):
     class Config(PluginConfig):
         partition: str | None = Field(None, description="Slurm partition (-p)")
         gpus_per_run: int = Field(0, ge=0, description="GPUs per run; >1: torch.distributed")
+        ranks_per_run: int | None = Field(
+            None, ge=1, description="processes per run (default: one per GPU, else 1)"
+        )
         cpus_per_run: int = Field(2, ge=1, description="CPUs per task")
         mem_gb: float | None = Field(None, gt=0, description="memory per node")
         time_min: int = Field(240, ge=1, description="time limit per job (minutes)")
@@ -155,7 +164,7 @@ class SlurmExecutor(ExecutorPlugin):
 
     def _parameters(self) -> dict:
         c = self.cfg
-        ranks = max(1, c.gpus_per_run)
+        ranks = c.ranks_per_run or max(1, c.gpus_per_run)
         params = dict(
             name="mtbench",
             timeout_min=c.time_min,

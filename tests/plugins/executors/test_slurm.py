@@ -125,3 +125,18 @@ def test_the_job_parameters_follow_the_options(tmp_path, registry):
     assert p["slurm_partition"] == "gpu" and p["gpus_per_node"] == 4
     assert p["tasks_per_node"] == 4, "a multi-GPU run is one job of one task per GPU"
     assert p["timeout_min"] == 30 and p["slurm_array_parallelism"] == 3
+
+
+@pytest.mark.slow
+def test_a_two_task_job_runs_one_run_on_two_gloo_ranks(tmp_path, suite_2x2):
+    suite = json.loads(suite_2x2.read_text())
+    suite["variants"], suite["seeds"] = [{"name": "a"}], [0]
+    suite_2x2.write_text(json.dumps(suite))
+    out = tmp_path / "out"
+    assert _bench(suite_2x2, out, *SLURM_HERE, "--set", "executor.ranks_per_run=2") == 0
+    meta = json.loads((out / "a-s0" / "spec.json").read_text())["meta"]
+    assert meta["world_size"] == 2
+    steps = pd.read_parquet(out / "a-s0" / "steps.parquet")
+    assert steps["step"].tolist() == [2, 4], "one row per logged step, written by rank 0 only"
+    assert json.loads((out / "a-s0" / "summary.json").read_text())["status"] == "done"
+    assert (out / "a-s0" / "ranks" / "stderr.1.txt").exists()  # rank 1 ran beside rank 0
