@@ -93,9 +93,9 @@ def xavier_init(module: nn.Module) -> None:
 
 def d_blocks(
     channels: int, widths: list[int], downs: list[bool], attention_after: int | None
-) -> nn.ModuleList:
-    """The discriminator's blocks: an optimized first block, then ``DBlock``s; a
-    ``SelfAttention`` after block ``attention_after`` (0-based) when set."""
+) -> nn.Sequential:
+    """The discriminator's blocks, applied in turn: an optimized first block, then
+    ``DBlock``s; a ``SelfAttention`` after block ``attention_after`` (0-based) when set."""
     blocks: list[nn.Module] = [OptimizedDBlock(channels, widths[0])]
     for i, (cin, cout, down) in enumerate(zip(widths, widths[1:], downs[1:]), start=1):
         if attention_after == i - 1:
@@ -103,7 +103,7 @@ def d_blocks(
         blocks.append(DBlock(cin, cout, down))
     if attention_after == len(widths) - 1:
         blocks.append(SelfAttention(widths[-1]))
-    return nn.ModuleList(blocks)
+    return nn.Sequential(*blocks)
 
 
 def block_sides(size: int, downs: list[bool]) -> list[int]:

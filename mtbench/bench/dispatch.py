@@ -19,7 +19,7 @@ from mtbench.api import ExecutorPlugin, Job
 from mtbench.bench import folders
 from mtbench.bench.suite import Suite
 from mtbench.bench.tables import session_start, write_suite_tables
-from mtbench.bench.task import RunTask
+from mtbench.bench.task import ERROR_TAIL, RunTask
 from mtbench.errors import UserError
 from mtbench.layout import RunDir
 
@@ -168,7 +168,7 @@ def _last_line(rd: RunDir) -> str:
     s = folders.read_summary(rd)
     if s and s.get("error"):
         return str(s["error"])
-    text = folders.tail(rd.file(RunDir.STDERR), 40)
+    text = folders.tail(rd.file(RunDir.STDERR), ERROR_TAIL)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 

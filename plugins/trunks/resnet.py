@@ -55,9 +55,7 @@ class ResNetTrunk(TrunkPlugin):
             apply_spectral_norm(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return F.relu(x).sum(dim=(2, 3))
+        return F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
 
 
 @hookimpl

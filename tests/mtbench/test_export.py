@@ -36,15 +36,9 @@ np.savez(out, *u8)
 """
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> RunDir:
-    tmp = tmp_path_factory.mktemp("export")
-    spec = tiny_spec()
-    spec["train"] = {**spec["train"], "ema_decay": 0.5}
-    spec["log"] = {**spec["log"], "tensorboard": False}
-    out = tmp / "run"
-    assert main(["run", str(write_spec(tmp / "s.json", spec)), "--out", str(out)]) == 0
-    return RunDir(out)
+@pytest.fixture
+def run_dir(ema_run) -> RunDir:
+    return ema_run
 
 
 def test_exported_file_makes_samples_images_without_mtbench(run_dir, tmp_path):

@@ -7,22 +7,15 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import tiny_spec, write_spec
 from PIL import Image
 
 from mtbench.cli import main
 from mtbench.layout import RunDir
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> RunDir:
-    tmp = tmp_path_factory.mktemp("sample")
-    spec = tiny_spec()
-    spec["train"] = {**spec["train"], "ema_decay": 0.5}
-    spec["log"] = {**spec["log"], "tensorboard": False}
-    out = tmp / "run"
-    assert main(["run", str(write_spec(tmp / "s.json", spec)), "--out", str(out)]) == 0
-    return RunDir(out)
+@pytest.fixture
+def run_dir(ema_run) -> RunDir:
+    return ema_run
 
 
 def _code(argv: list[str]) -> int:

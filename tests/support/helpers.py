@@ -117,3 +117,20 @@ def _returning(classes: list) -> types.FunctionType:
         return classes
 
     return hook
+
+
+def bench_in_child(argv: list[str]):
+    """``mtbench ARGV`` in a forked process (no second import of torch) that leads its own
+    process group, which the run processes it starts join: killpg stops them all."""
+    import multiprocessing
+    import os
+
+    from mtbench.cli import main
+
+    def target() -> None:
+        os.setsid()
+        os._exit(main(argv))
+
+    proc = multiprocessing.get_context("fork").Process(target=target)
+    proc.start()
+    return proc

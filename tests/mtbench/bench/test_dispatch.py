@@ -7,7 +7,6 @@ A bench tells each run how many ran beside it, and publishes its folder the way
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import tiny_spec
+from helpers import bench_in_child, tiny_spec
 
 from mtbench import lease
 from mtbench.bench import load_suite, run_suite
@@ -112,19 +111,6 @@ def test_variant_spec_files_and_shared_overrides(tmp_path, registry):
 # ----------------------------------------------------------------------------- running
 
 
-def _bench_in_child(suite: Path, out: Path, jobs: int) -> multiprocessing.Process:
-    """A bench process (forked, so no second import of torch) leading its own process group,
-    which its run processes join."""
-
-    def target() -> None:
-        os.setsid()
-        os._exit(main(["bench", str(suite), "--out", str(out), "--jobs", str(jobs)]))
-
-    proc = multiprocessing.get_context("fork").Process(target=target)
-    proc.start()
-    return proc
-
-
 def _attempts(run: Path) -> list[str]:
     return [a["mode"] for a in json.loads((run / "bench.json").read_text())["attempts"]]
 
@@ -150,7 +136,7 @@ def test_bench_killed_mid_suite_resumes_without_redoing_finished_runs(tmp_path, 
     variants = [{"name": "a"}, {"name": "b", "set": long}, {"name": "c"}]
     path = write_suite(tmp_path / "suite.json", variants=variants)
     out = tmp_path / "out"
-    bench = _bench_in_child(path, out, jobs=1)
+    bench = bench_in_child(["bench", str(path), "--out", str(out), "--jobs", "1"])
     _wait_for((out / "b-s0" / "checkpoints" / "last.pt").exists, bench, "b's first checkpoint")
     os.killpg(bench.pid, signal.SIGKILL)  # the bench and its run process
     bench.join()
@@ -185,7 +171,9 @@ def test_two_benches_on_one_folder_repeat_nothing_lose_nothing_and_record_failur
     variants = [{"name": "a"}, {"name": "bad", "set": {"train.precision": "fp16"}}, {"name": "c"}]
     path = write_suite(tmp_path / "suite.json", variants=variants)
     out = tmp_path / "out"
-    benches = [_bench_in_child(path, out, jobs=1) for _ in range(2)]
+    benches = [
+        bench_in_child(["bench", str(path), "--out", str(out), "--jobs", "1"]) for _ in range(2)
+    ]
     for b in benches:
         b.join(timeout=300)
     assert sorted(b.exitcode for b in benches) in ([0, 1], [1, 1])  # 1: a run failed

@@ -4,12 +4,10 @@ queued runs from starting and running ones after their step (they checkpoint fir
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import time
 
 import pytest
-from helpers import tiny_spec
+from helpers import bench_in_child, tiny_spec
 
 from mtbench import lease
 from mtbench.bench import folders, load_suite
@@ -71,16 +69,6 @@ def test_a_cancelled_queued_run_never_starts(tmp_path, capsys, registry):
     assert _status(capsys, path, out)["a-s0"] == "cancelled"
 
 
-def _bench_in_child(path, out) -> multiprocessing.Process:
-    def target() -> None:
-        os.setsid()
-        os._exit(main(["bench", str(path), "--out", str(out)]))
-
-    proc = multiprocessing.get_context("fork").Process(target=target)
-    proc.start()
-    return proc
-
-
 @pytest.mark.slow
 def test_cancel_stops_a_running_run_after_its_checkpoint_and_a_new_bench_resumes(tmp_path):
     path = _suite(tmp_path, steps=200, seeds=(0,))
@@ -88,7 +76,7 @@ def test_cancel_stops_a_running_run_after_its_checkpoint_and_a_new_bench_resumes
     spec["base"]["log"] |= {"every": 5, "checkpoint_every": 5}
     path.write_text(json.dumps(spec))
     out = tmp_path / "out"
-    bench = _bench_in_child(path, out)
+    bench = bench_in_child(["bench", str(path), "--out", str(out)])
     deadline = time.time() + 120
     while not (out / "a-s0" / "checkpoints" / "last.pt").exists():
         assert time.time() < deadline and bench.is_alive()

@@ -5,13 +5,13 @@ one clear line where no Slurm is reachable."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import time
 
 import pandas as pd
 import pytest
+from helpers import bench_in_child
 
 from mtbench import lease
 from mtbench.cli import main
@@ -39,16 +39,6 @@ def test_slurm_jobs_give_the_same_suite_as_the_local_pool(
     assert list((tmp_path / "slurm" / ".executor" / "slurm").iterdir()), "submitit's job files"
 
 
-def _bench_in_child(suite, out) -> multiprocessing.Process:
-    def target() -> None:
-        os.setsid()
-        os._exit(_bench(suite, out, *SLURM_HERE))
-
-    proc = multiprocessing.get_context("fork").Process(target=target)
-    proc.start()
-    return proc
-
-
 @pytest.mark.slow
 def test_a_killed_slurm_bench_resumes_without_running_anything_twice(tmp_path, suite_2x2):
     suite = json.loads(suite_2x2.read_text())
@@ -56,7 +46,7 @@ def test_a_killed_slurm_bench_resumes_without_running_anything_twice(tmp_path, s
     suite["seeds"] = [0]
     suite_2x2.write_text(json.dumps(suite))
     out = tmp_path / "out"
-    bench = _bench_in_child(suite_2x2, out)
+    bench = bench_in_child(["bench", str(suite_2x2), "--out", str(out), "--jobs", "2", *SLURM_HERE])
     deadline = time.time() + 180
     while not (out / "b-s0" / "checkpoints" / "last.pt").exists():
         assert time.time() < deadline and bench.is_alive()
