@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mtbench.io import write_json
 from mtbench.layout import RunDir, SuiteDir
 
 
@@ -95,8 +96,6 @@ def tail(path: Path, n: int) -> str:
 
 def record_job(rd: RunDir, executor: str, job_id: str) -> None:
     """Say in the run folder which job of which executor carries it out (``job.json``)."""
-    from mtbench.io import write_json
-
     rd.root.mkdir(parents=True, exist_ok=True)
     record = {"executor": executor, "job_id": job_id, "submitted": now()}
     write_json(rd.file(RunDir.JOB), record)

@@ -41,7 +41,7 @@ class SubmititJob(Job):
             return "failed"
 
 
-class Throttled(Job):
+class Throttled(SubmititJob):
     """A task for submitit's stand-ins on this machine, which start every job at once: it is
     submitted when one of ``jobs`` slots frees (on Slurm, the array's parallelism does this)."""
 
@@ -51,9 +51,6 @@ class Throttled(Job):
     def done(self) -> bool:
         self.slots.fill()
         return self.job is not None and self.job.done()
-
-    def result(self) -> str:
-        return SubmititJob.result(self)
 
 
 class _Slots:
