@@ -19,6 +19,7 @@ from mtbench.errors import UserError
 from mtbench.evaluate import final
 from mtbench.io import atomic_write_bytes
 from mtbench.layout import RunDir, SuiteDir, phase_columns
+from mtbench.report_notes import notes_markdown, variant_notes
 from mtbench.results import (
     Tables,
     aggregate,
@@ -107,9 +108,11 @@ def _timing_name(r: pd.Series, many_protocols: bool) -> str:
     return name + (CONTENDED if r.get("contended") else "")
 
 
-def leaderboard_markdown(t: Tables, title: str = "Leaderboard", sort_by: str | None = None) -> str:
-    """The leaderboard (one table per evaluation protocol), timing breakdown, evaluation
-    protocol and left-out runs, in markdown."""
+def leaderboard_markdown(
+    t: Tables, title: str = "Leaderboard", sort_by: str | None = None, notes: dict | None = None
+) -> str:
+    """The leaderboard (one table per evaluation protocol), the suite's variant notes with
+    their measured numbers, timing breakdown, evaluation protocol and left-out runs."""
     agg = aggregate(t, sort_by)
     metrics = headline_metrics(metric_columns(t.runs))
     lines = [f"# {title}", ""]
@@ -137,6 +140,7 @@ def leaderboard_markdown(t: Tables, title: str = "Leaderboard", sort_by: str | N
         shown = [m for m in metrics if g[f"{m}_mean"].notna().any()]
         lines += _table(*leaderboard_rows(g, shown)) + [""]
     lines += contention_note(agg) + unmeasured_note(t.evals)
+    lines += notes_markdown(agg, notes or {})
     if any(c.startswith("t_") for c in agg.columns):
         lines += ["## Time per training step (ms)", ""]
         lines += ["Median over logged steps after the first (warm-up), mean over seeds.", ""]
@@ -452,7 +456,7 @@ def publish(
     out = Path(out)
     written = write_tables(t, out)
     for name, text in (
-        (SuiteDir.LEADERBOARD, leaderboard_markdown(t, title, sort_by)),
+        (SuiteDir.LEADERBOARD, leaderboard_markdown(t, title, sort_by, variant_notes(dirs))),
         (SuiteDir.README, publish_readme(t, dirs, argv)),
     ):
         atomic_write_bytes(out / name, text.encode())

@@ -33,6 +33,16 @@ def _error(msg: str) -> PydanticCustomError:
 # ----------------------------------------------------------------------------- the spec
 
 
+class VariantNote(BaseModel):
+    """What a leaderboard should say about a variant; mtbench adds the measured ``metrics``
+    (mean ± std over seeds, and the best variant's) after the words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=2000)
+    metrics: list[str] = Field(default_factory=list, description="metrics to quote")
+
+
 class VariantSpec(BaseModel):
     """One variant: overrides of the base (``set``), or a full spec file (``spec``), or both."""
 
@@ -43,6 +53,7 @@ class VariantSpec(BaseModel):
         default_factory=dict, alias="set", description="dotted.key: JSON value"
     )
     spec: PathText | None = Field(None, description="run spec file, relative to suite")
+    note: VariantNote | None = Field(None, description="words for the leaderboard's notes")
 
 
 class SuiteSpec(BaseModel):

@@ -290,6 +290,7 @@ class Trainer:
             desc=desc,
         )
         t_start = time.perf_counter()
+        self.fit_started_at = time.time()  # wall clock: a benchmark's time to the first step
         try:
             with _stop_on_signals(self), bar:
                 while self.step < total and not self.dist.any(self.stop_requested):

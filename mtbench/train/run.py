@@ -599,6 +599,7 @@ def _summary(r, rd, trainer, files, status, error, wall_s) -> dict:
         "wall_s": trainer.wall_before + wall_s,  # all sessions of the run
         "wall_s_session": wall_s,
         "train_s": getattr(trainer, "train_seconds", 0.0),
+        "fit_started_at": getattr(trainer, "fit_started_at", None),  # epoch s, this session
         "imgs_per_s": float(pd.Series(rates).median()) if rates else None,
         "device": str(trainer.device),
         "final_losses": {k: v for k, v in last.items() if k.startswith("loss/")},

@@ -204,8 +204,10 @@ def _kill_after_first_checkpoint(spec_path: Path, out: Path) -> None:
     assert not (out / "summary.json").exists(), "the run ended before it could be killed"
 
 
-def test_resume_after_sigkill_ends_with_the_same_weights(tmp_path):
-    base = tiny_spec()
+@pytest.mark.parametrize("source", ["memory", "stream"])
+def test_resume_after_sigkill_ends_with_the_same_weights(tmp_path, source):
+    """Streamed with 2 workers too: the resumed stream seeks to the checkpoint's step."""
+    base = tiny_spec(data={"source": source, "workers": 2})
     base["train"].update(steps=150, batch_size=8)
     base["log"].update(every=5, checkpoint_every=10, sample_every=1000)
     a, b = tmp_path / "a", tmp_path / "b"
@@ -217,6 +219,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tmp_path):
     assert 0 < killed_at < 150
     done = _cli("run", str(path_b), "--resume")
     assert done.returncode == 0, done.stderr
+    assert json.loads((b / "spec.json").read_text())["meta"]["data_source"]["source"] == source
 
     sa, sb = load_torch(a / "checkpoints" / "last.pt"), load_torch(b / "checkpoints" / "last.pt")
     for part in ("generator", "ema", "discriminator"):
@@ -343,3 +346,14 @@ def test_spec_meta_records_each_sessions_contention(evaluated):
     assert main(["run", str(spec), "--resume"]) == 0
     sessions = json.loads((out / "spec.json").read_text())["meta"]["contention"]
     assert len(sessions) == 2 and sessions[0] == first
+
+
+def test_summary_records_when_training_began_for_the_startup_benchmark(tmp_path):
+    """``fit_started_at`` (wall clock) is what benchmarks/bench_data.py reads as the time
+    from ``mtbench run`` to the first step: after the launch, before the summary."""
+    t0 = time.time()
+    s = tiny_spec(out=str(tmp_path / "run"))
+    assert main(["run", str(write_spec(tmp_path / "s.json", s))]) == 0
+    summary = tmp_path / "run" / "summary.json"
+    began = json.loads(summary.read_text())["fit_started_at"]
+    assert t0 < began < summary.stat().st_mtime
