@@ -383,7 +383,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from mtbench.html_report import claim
 
         claim(Path(args.html))
-    print(render(tables, args.format, title, args.sort), end="")
+    print(render(tables, args.format, title, args.sort, args.dirs), end="")
     if args.out:
         publish(tables, Path(args.out), args.dirs, args.argv, title, args.sort)
         print(f"tables, leaderboard.md, README.md, samples written to {args.out}", file=sys.stderr)

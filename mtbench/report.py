@@ -289,11 +289,16 @@ def suite_title(dirs: list[str]) -> str:
 
 
 def render(
-    t: Tables, fmt_name: str = "md", title: str = "Leaderboard", sort_by: str | None = None
+    t: Tables,
+    fmt_name: str = "md",
+    title: str = "Leaderboard",
+    sort_by: str | None = None,
+    dirs: list[str] | None = None,
 ) -> str:
-    """The leaderboard as markdown, CSV (unrounded) or JSON (unrounded records)."""
+    """The leaderboard as markdown (with the notes of ``dirs``' suites), CSV (unrounded) or
+    JSON (unrounded records)."""
     if fmt_name == "md":
-        return leaderboard_markdown(t, title, sort_by)
+        return leaderboard_markdown(t, title, sort_by, variant_notes(dirs or []))
     agg = aggregate(t, sort_by)
     if fmt_name == "csv":
         return agg.to_csv(index=False)

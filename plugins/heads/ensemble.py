@@ -81,6 +81,17 @@ class EnsembleHead(HeadPlugin):
     mean keeps the term's scale independent of how many survive). In eval mode dropout keeps
     all members.
 
+    GMAN checked against the paper and the authors' TensorFlow code (github.com/iDurugkar/GMAN,
+    ``GMAN.py`` and ``helper.py``'s ``mix_prediction``: weights exp(lambda * L_k) normalised,
+    arithmetic mean, weights not stopped from the gradient, lambda 1.0 by default, as here).
+    Deliberate differences: there each of the N discriminators sees its own 1/N share of a
+    batch of N x batch_size fakes and reals; here every member sees the whole batch (the
+    ensemble's members differ by initialisation and scale, as in MT-CGAN's MultiHeadDis). The
+    authors' code keeps lambda fixed; ``gman_learned`` follows the paper's GMAN* (Sec. 3.1)
+    instead. Their geometric and harmonic means and the boosted variants are not offered. Each
+    member's L_k is the spec's loss (``ns`` is the paper's "modified" objective, their
+    ``objective=modified``).
+
     Layouts: ``separate`` builds K complete discriminators (``trunk`` spec plus a linear
     output each) that look at the images themselves, so the shared trunk is skipped when no
     other head needs it. When all members share one architecture (same width and scale) and

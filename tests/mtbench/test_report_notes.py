@@ -36,6 +36,14 @@ def test_the_note_and_its_measured_numbers_are_in_the_leaderboard(tmp_path):
     assert "**proj**" not in notes  # no note, no line
 
 
+def test_the_printed_leaderboard_has_the_notes_too(tmp_path, capsys):
+    from mtbench.cli import main
+
+    out = _with_notes(tmp_path / "runs")
+    assert main(["report", str(out)]) == 0
+    assert "- **ac**: Its class signal is weak early. Measured here:" in capsys.readouterr().out
+
+
 def test_no_notes_no_section(tmp_path):
     out = fake_suite(tmp_path / "runs")
     publish(read_runs([out]), tmp_path / "pub", [str(out)], None, "s")
