@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from mtbench import hookimpl
@@ -49,6 +49,17 @@ class UncertaintyWeighting(WeightingPlugin):
         learn_unbounded: bool = Field(
             False, description="also learn weights of terms that can be negative (unsafe)"
         )
+
+        @model_validator(mode="before")
+        @classmethod
+        def _renamed(cls, data: object) -> object:
+            """Specs from before the two forms: say what replaced ``regression_form``."""
+            if isinstance(data, dict) and "regression_form" in data:
+                raise ValueError(
+                    "regression_form was replaced by form: set form to regression (was true), "
+                    "classification (was false) or by_kind (each term's own kind, the default)"
+                )
+            return data
 
     def __init__(
         self,

@@ -77,3 +77,17 @@ def test_uncertainty_state_round_trips():
     other = make(UncertaintyWeighting)
     other.load_state_dict(w.state_dict())
     assert other.current_weights() == w.current_weights()
+
+
+def test_the_old_regression_form_field_says_what_replaced_it(capsys, tmp_path):
+    from helpers import tiny_spec, write_spec
+
+    from mtbench.cli import main
+
+    s = tiny_spec(weighting={"type": "uncertainty", "regression_form": True})
+    assert main(["validate", str(write_spec(tmp_path / "s.json", s))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1 and "regression_form was replaced by form: set form to regression" in err[0]
+    )
+    assert err[0].startswith("weighting")
