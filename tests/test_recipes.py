@@ -39,6 +39,12 @@ def cifar_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def recipe_cache(tmp_path_factory):
+    """One cache for the module: the domain evaluator of the fake CIFAR is trained once."""
+    return tmp_path_factory.mktemp("cache")
+
+
 def test_the_six_recipes_exist():
     assert {p.stem for p in RECIPES} == {
         "acgan",
@@ -62,8 +68,10 @@ def test_recipe_validates_and_cites_studiogan(path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
-def test_recipe_trains_on_cifar10_format_data(tmp_path, monkeypatch, cifar_root, path):
-    monkeypatch.setenv("MTBENCH_CACHE", str(tmp_path / "cache"))
+def test_recipe_trains_on_cifar10_format_data(
+    tmp_path, monkeypatch, cifar_root, recipe_cache, path
+):
+    monkeypatch.setenv("MTBENCH_CACHE", str(recipe_cache))
     out = tmp_path / "run"
     args = ["run", str(path), "--steps", "5", "--out", str(out)]
     args += ["--set", f"dataset.root={cifar_root}"]
@@ -79,3 +87,23 @@ def test_recipe_trains_on_cifar10_format_data(tmp_path, monkeypatch, cifar_root,
     assert len(steps) >= 1 and steps.filter(like="loss/").notna().all().all()
     metrics = json.loads((out / "summary.json").read_text())["metrics"]
     assert {"fid", "accuracy"} <= set(metrics) and all(math.isfinite(v) for v in metrics.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipe_steps_at_its_shipped_widths(tmp_path, monkeypatch, cifar_root, recipe_cache, path):
+    """The shipped networks (widths, blocks, attention, spectral norm) train a step with the
+    shipped D steps and optimizers; only the batch (8) and the evaluation samples (64) are
+    cut, since one shipped BigGAN step at batch 64 takes about 49 s on one CPU core."""
+    monkeypatch.setenv("MTBENCH_CACHE", str(recipe_cache))
+    out = tmp_path / "run"
+    args = ["run", str(path), "--steps", "1", "--out", str(out)]
+    args += ["--set", f"dataset.root={cifar_root}"]
+    args += ["--set", "train.batch_size=8", "--set", "eval.n_samples=64"]
+    assert main(args) == 0
+    spec = json.loads((out / "spec.json").read_text())
+    shipped = json.loads(path.read_text())
+    assert spec["generator"]["width"] == shipped["generator"]["width"]
+    assert spec["discriminator"]["trunk"] == shipped["discriminator"]["trunk"]
+    steps = pd.read_parquet(out / "steps.parquet")
+    assert len(steps) == 1 and steps.filter(like="loss/").notna().all().all()
