@@ -23,8 +23,8 @@ def _networks(path) -> str:
     return json.dumps([spec["generator"], spec["discriminator"]["trunk"]], sort_keys=True)
 
 
-# One recipe per distinct shipped G/D pair: recipes sharing the networks differ only in heads
-# and losses, which the narrowed 5-step test trains for each recipe.
+# The first recipe (by name) of each distinct shipped G/D pair: recipes sharing the networks
+# differ only in heads and losses, which the narrowed 5-step test trains for each recipe.
 NETWORKS = list({_networks(p): p for p in reversed(RECIPES)}.values())
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 
@@ -97,11 +97,6 @@ def test_recipe_trains_on_cifar10_format_data(
     assert len(steps) >= 1 and steps.filter(like="loss/").notna().all().all()
     metrics = json.loads((out / "summary.json").read_text())["metrics"]
     assert {"fid", "accuracy"} <= set(metrics) and all(math.isfinite(v) for v in metrics.values())
-
-
-def test_every_shipped_network_pair_is_stepped():
-    assert {_networks(p) for p in NETWORKS} == {_networks(p) for p in RECIPES}
-    assert len(NETWORKS) == len({_networks(p) for p in RECIPES})
 
 
 @pytest.mark.slow
